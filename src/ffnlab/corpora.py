@@ -1,0 +1,185 @@
+"""Where text comes from: the shared corpora (by path), any local text, and an embedded offline default.
+
+Every corpus comes back as train / val / test strings plus a content hash, so a run record says exactly
+which text it saw. The shared corpora are read in place and never copied into the project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_CORPORA = "FFNLAB_CORPORA"
+# Where the shared corpora sit relative to the repository root (the checkout this file lives in).
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CORPORA_DIR = _REPO_ROOT.parent / "shared" / "corpora"
+
+# Modules whose docstrings join the pydoc topics in the embedded corpus; fixed, so the text is stable
+# for one Python version (its hash goes into every record).
+_EMBEDDED_MODULES = (
+    "abc argparse ast asyncio base64 bisect calendar collections contextlib copy csv dataclasses datetime "
+    "decimal difflib email enum fractions functools gettext glob heapq hashlib html http inspect io "
+    "ipaddress itertools json logging math operator os pathlib pickle pprint queue random re shlex shutil "
+    "socket sqlite3 statistics string struct subprocess tarfile tempfile textwrap threading time timeit "
+    "tokenize traceback typing unittest urllib uuid warnings weakref xml zipfile zlib"
+).split()
+
+
+class CorpusError(RuntimeError):
+    """A corpus that cannot be found or read; the message names what was looked for and how to fix it."""
+
+
+@dataclass
+class Corpus:
+    name: str
+    description: str  # the variant, e.g. "WikiText-2 v1 tokenized release"
+    source: str  # a path, or "embedded:python-<version>"
+    splits: dict[str, str]  # "train", "val", optionally "test"
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val"):
+            if not self.splits.get(split, "").strip():
+                raise CorpusError(f"corpus {self.name!r} at {self.source} has an empty {split} split")
+        h = hashlib.sha256()
+        for split in sorted(self.splits):
+            h.update(split.encode() + b"\0" + self.splits[split].encode() + b"\0")
+        self.sha256 = h.hexdigest()
+
+
+def corpora_dir(configured: str | os.PathLike | None = None) -> Path:
+    """The shared corpora folder: $FFNLAB_CORPORA, else the configured path, else ../shared/corpora."""
+    for candidate in (os.environ.get(ENV_CORPORA), configured):
+        if candidate:
+            return Path(candidate).expanduser().resolve()
+    return DEFAULT_CORPORA_DIR
+
+
+def _split_text(text: str, fractions: tuple[float, ...]) -> list[str]:
+    """Cut text at line boundaries into consecutive parts of the given fractions (last part takes the rest)."""
+    lines = text.splitlines(keepends=True)
+    parts, start = [], 0
+    for frac in fractions[:-1]:
+        end = start
+        target = sum(len(x) for x in lines) * frac
+        size = 0
+        while end < len(lines) and size < target:
+            size += len(lines[end])
+            end += 1
+        parts.append("".join(lines[start:end]))
+        start = end
+    parts.append("".join(lines[start:]))
+    return parts
+
+
+def _read(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise CorpusError(
+            f"{what}: {path} not found; set data.corpora_dir=PATH or ${ENV_CORPORA} to the folder holding "
+            "wikitext-2/ and tinyshakespeare/ (see ../shared/corpora/README.md)"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{what}: {path} is not UTF-8 text ({e.reason} at byte {e.start}); check the file") from e
+
+
+def _verify(folder: Path, files: list[str]) -> None:
+    """Check files against the folder's SHA256SUMS, when it has one: a corrupt copy must not train silently."""
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        return
+    expected = dict(reversed(line.split(maxsplit=1)) for line in sums.read_text().splitlines() if line.strip())
+    for name in files:
+        want = expected.get(name) or expected.get("*" + name)
+        if want and hashlib.sha256((folder / name).read_bytes()).hexdigest() != want:
+            raise CorpusError(
+                f"{folder / name} does not match its SHA256SUMS entry: the copy is corrupt or edited; "
+                f"restore it (check with: cd {folder} && sha256sum -c SHA256SUMS)"
+            )
+
+
+def wikitext2(root: Path) -> Corpus:
+    folder = root / "wikitext-2"
+    files = {"train": "wiki.train.tokens", "val": "wiki.valid.tokens", "test": "wiki.test.tokens"}
+    splits = {s: _read(folder / f, "corpus 'wikitext2'") for s, f in files.items()}
+    _verify(folder, list(files.values()))
+    return Corpus("wikitext2", "WikiText-2 v1 tokenized release (word-level, <unk>), official splits",
+                  str(folder), splits)
+
+
+def tinyshakespeare(root: Path) -> Corpus:
+    folder = root / "tinyshakespeare"
+    text = _read(folder / "input.txt", "corpus 'tinyshakespeare'")
+    _verify(folder, ["input.txt"])
+    train, val = _split_text(text, (0.9, 0.1))
+    return Corpus("tinyshakespeare", "TinyShakespeare (char-rnn input.txt), first 90% train / last 10% val; "
+                  "no test split", str(folder), {"train": train, "val": val})
+
+
+def text_files(path: str | os.PathLike) -> Corpus:
+    """A text file, or every *.txt under a folder (sorted), split 90/5/5 at line boundaries."""
+    p = Path(path).expanduser().resolve()
+    if p.is_dir():
+        files = sorted(p.rglob("*.txt"))
+        if not files:
+            raise CorpusError(f"corpus 'text': no *.txt files under {p}; point data.path at a text file or folder")
+        text = "".join(_read(f, "corpus 'text'") for f in files)
+    else:
+        text = _read(p, "corpus 'text' (set data.path)")
+    train, val, test = _split_text(text, (0.9, 0.05, 0.05))
+    return Corpus("text", "local text, 90/5/5 split at line boundaries", str(p),
+                  {"train": train, "val": val, "test": test})
+
+
+def embedded_text() -> str:
+    """Text every Python install carries: pydoc's topic help, then docstrings of fixed stdlib modules.
+
+    Docstrings are read from the modules' source with `ast` (nothing is imported), so the text depends
+    only on the Python version, not on what other packages have patched at run time.
+    """
+    import ast
+    import importlib.util
+    from pydoc_data.topics import topics
+
+    parts = [topics[k] for k in sorted(topics)]
+    for mod_name in _EMBEDDED_MODULES:
+        spec = importlib.util.find_spec(mod_name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue  # missing from a minimal build: the recorded hash shows the difference
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        parts.append(ast.get_docstring(tree) or "")
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if not node.name.startswith("_"):
+                    parts.append(f"{mod_name}.{node.name}\n{ast.get_docstring(node) or ''}")
+    return "\n\n".join(p.strip() for p in parts if p and p.strip()) + "\n"
+
+
+def embedded() -> Corpus:
+    import sys
+
+    train, val, test = _split_text(embedded_text(), (0.9, 0.05, 0.05))
+    version = ".".join(map(str, sys.version_info[:2]))
+    return Corpus("embedded", "Python standard library help topics and docstrings, 90/5/5 split",
+                  f"embedded:python-{version}", {"train": train, "val": val, "test": test})
+
+
+CORPORA = ("embedded", "wikitext2", "tinyshakespeare", "text")
+
+
+def load_corpus(name: str, root: str | os.PathLike | None = None, path: str | None = None) -> Corpus:
+    """Load a corpus by name: embedded (default, offline), wikitext2, tinyshakespeare, or text (needs path)."""
+    if name == "embedded":
+        return embedded()
+    if name == "wikitext2":
+        return wikitext2(corpora_dir(root))
+    if name == "tinyshakespeare":
+        return tinyshakespeare(corpora_dir(root))
+    if name == "text":
+        if not path:
+            raise CorpusError("corpus 'text' needs data.path=FILE_OR_FOLDER")
+        return text_files(path)
+    raise CorpusError(f"unknown corpus {name!r}; valid names: {', '.join(CORPORA)}")

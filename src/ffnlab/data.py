@@ -1,0 +1,243 @@
+"""Tokenizer, token caches, and identical batches for every variant (the DataModule owns all of it).
+
+The training batch of step s is a pure function of (token stream, data_seed, s): chunks of seq_len+1
+tokens in a seeded permutation, epoch after epoch. Every variant at a data seed therefore sees the same
+batches in the same order, and a resumed run picks up at exactly the batch it would have seen next.
+Validation and test cover their whole split in fixed order, every predicted token counted once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ffnlab.corpora import Corpus, load_corpus
+
+TOKENIZER_KIND = "bytelevel-bpe-v1"  # bump when the tokenizer recipe changes, so caches are rebuilt
+ENV_CACHE = "FFNLAB_CACHE"
+
+
+def cache_dir(configured: str | os.PathLike | None = None) -> Path:
+    for candidate in (os.environ.get(ENV_CACHE), configured):
+        if candidate:
+            return Path(candidate).expanduser().resolve()
+    return Path.home() / ".cache" / "ffnlab"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train_tokenizer(text: str, vocab_size: int):
+    """Byte-level BPE (GPT-2 style pre-tokenisation) trained on the train split only."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+        show_progress=False,
+    )
+    tok.train_from_iterator(text.splitlines(keepends=True), trainer)
+    return tok
+
+
+def load_or_train_tokenizer(corpus: Corpus, vocab_size: int, root: Path):
+    from tokenizers import Tokenizer
+
+    path = root / "tokenizers" / f"{corpus.name}-{corpus.sha256[:16]}-{TOKENIZER_KIND}-{vocab_size}.json"
+    if path.is_file():
+        try:
+            return Tokenizer.from_file(str(path)), path
+        except Exception:  # a corrupt cache entry is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    tok = train_tokenizer(corpus.splits["train"], vocab_size)
+    atomic_write_bytes(path, tok.to_str().encode())
+    return tok, path
+
+
+def encode(tok, text: str) -> np.ndarray:
+    ids = [i for enc in tok.encode_batch(text.splitlines(keepends=True)) for i in enc.ids]
+    dtype = np.uint16 if tok.get_vocab_size() <= 2**16 else np.int32
+    return np.asarray(ids, dtype=dtype)
+
+
+def load_or_encode(tok, tok_path: Path, corpus: Corpus, split: str) -> np.ndarray:
+    key = hashlib.sha256(tok_path.read_bytes()).hexdigest()[:16]
+    path = tok_path.parent.parent / "tokens" / f"{tok_path.stem}-{key}-{split}.npy"
+    if path.is_file():
+        try:
+            return np.load(path, allow_pickle=False)
+        except Exception:
+            path.unlink(missing_ok=True)
+    ids = encode(tok, corpus.splits[split])
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, ids, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+    return ids
+
+
+class TrainBatches(Dataset):
+    """Item i is the whole batch (B, seq_len+1) of step start_step+i; a pure function of the step."""
+
+    def __init__(self, tokens: np.ndarray, seq_len: int, batch_size: int, steps: int, seed: int, start_step=0):
+        self.tokens = torch.from_numpy(tokens.astype(np.int64))
+        self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
+        self.n_chunks = (len(tokens) - 1) // seq_len
+        if self.n_chunks < 1:
+            raise ValueError(f"train split has {len(tokens)} tokens, fewer than seq_len+1 = {seq_len + 1}")
+        self.start_step, self.steps = start_step, steps
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        # Always the whole budget, even when resuming: Lightning restores its in-epoch batch counter and
+        # ends the epoch at len(dataloader), so a shorter length would restart the epoch early. The run
+        # stops at max_steps before the tail (steps past the budget) is ever read.
+        return self.steps
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perms = {epoch: torch.randperm(self.n_chunks, generator=g)}
+        return self._perms[epoch]
+
+    def chunk_ids(self, step: int) -> list[int]:
+        first = step * self.batch_size
+        return [int(self._perm(k // self.n_chunks)[k % self.n_chunks]) for k in range(first, first + self.batch_size)]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        starts = [c * self.seq_len for c in self.chunk_ids(self.start_step + i)]
+        return torch.stack([self.tokens[s : s + self.seq_len + 1] for s in starts])  # (B, T+1)
+
+
+class EvalChunks(Dataset):
+    """Consecutive windows of seq_len+1 tokens with stride seq_len: each token is predicted once."""
+
+    def __init__(self, tokens: np.ndarray, seq_len: int):
+        self.tokens = torch.from_numpy(tokens.astype(np.int64))
+        self.seq_len = seq_len
+        self.n = (len(tokens) - 1) // seq_len
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        s = i * self.seq_len
+        return self.tokens[s : s + self.seq_len + 1]
+
+
+@dataclass
+class DataInfo:
+    corpus: str
+    description: str
+    source: str
+    sha256: str
+    tokenizer: str
+    vocab_size: int
+    train_tokens: int
+    val_tokens: int
+    test_tokens: int | None
+    bytes_per_token: dict[str, float]  # per split, for bits per byte
+
+
+class LMDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        corpus: str = "embedded",
+        corpora_dir: str | None = None,
+        path: str | None = None,
+        vocab_size: int = 4096,
+        seq_len: int = 128,
+        batch_size: int = 16,
+        eval_batch_size: int = 32,
+        max_steps: int = 1000,
+        data_seed: int = 0,
+        cache_dir: str | None = None,
+    ):
+        super().__init__()
+        self.corpus_name, self.corpora_dir, self.path = corpus, corpora_dir, path
+        self.vocab_size_req, self.seq_len, self.batch_size = vocab_size, seq_len, batch_size
+        self.eval_batch_size, self.max_steps, self.data_seed = eval_batch_size, max_steps, data_seed
+        self.cache_root = cache_dir
+        self.tokens: dict[str, np.ndarray] = {}
+        self.info: DataInfo | None = None
+        self.start_step = 0  # set by the training script when it resumes
+
+    def load(self) -> DataInfo:
+        """Read the corpus, train/load the tokenizer, encode/load every split. Idempotent."""
+        if self.info is not None:
+            return self.info
+        corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
+        tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+        self.tokens = {s: load_or_encode(tok, tok_path, corpus, s) for s in corpus.splits}
+        bpt = {s: len(corpus.splits[s].encode()) / max(1, len(self.tokens[s])) for s in corpus.splits}
+        for split in ("train", "val"):
+            if len(self.tokens[split]) < self.seq_len + 1:
+                raise ValueError(
+                    f"{split} split of {corpus.name!r} has {len(self.tokens[split])} tokens, fewer than "
+                    f"seq_len+1 = {self.seq_len + 1}; lower model.seq_len or use a larger corpus"
+                )
+        self.info = DataInfo(
+            corpus=corpus.name,
+            description=corpus.description,
+            source=corpus.source,
+            sha256=corpus.sha256,
+            tokenizer=f"{TOKENIZER_KIND} vocab {self.vocab_size_req} (trained on train split)",
+            vocab_size=tok.get_vocab_size(),
+            train_tokens=len(self.tokens["train"]),
+            val_tokens=len(self.tokens["val"]),
+            test_tokens=len(self.tokens["test"]) if "test" in self.tokens else None,
+            bytes_per_token=bpt,
+        )
+        return self.info
+
+    def setup(self, stage: str | None = None) -> None:
+        self.load()
+
+    def train_epochs(self) -> float:
+        """How many passes over the train split the budget makes (> 1 means data repeats)."""
+        return self.max_steps * self.batch_size * self.seq_len / max(1, len(self.tokens["train"]) - 1)
+
+    def train_dataloader(self) -> DataLoader:
+        ds = TrainBatches(self.tokens["train"], self.seq_len, self.batch_size, self.max_steps,
+                          self.data_seed, self.start_step)
+        return DataLoader(ds, batch_size=None, shuffle=False)
+
+    def eval_loader(self, split: str) -> DataLoader:
+        return DataLoader(EvalChunks(self.tokens[split], self.seq_len), batch_size=self.eval_batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_loader("test" if "test" in self.tokens else "val")
+
+
+def bits_per_byte(loss_nats: float, bytes_per_token: float) -> float:
+    return loss_nats / (math.log(2) * bytes_per_token)

@@ -1,0 +1,82 @@
+"""The thin LightningModule: one shared step for train/val/test, AdamW with warmup + cosine, slash-named metrics."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+
+from ffnlab.model import ModelConfig, Transformer
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier: linear warmup from 0 to 1 over `warmup` steps, then cosine down to `min_ratio`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class LitLM(L.LightningModule):
+    def __init__(self, model: dict, seed: int, optim: dict, max_steps: int):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = Transformer(ModelConfig(**model), seed=seed)
+        self._sums: dict[str, torch.Tensor] = {}
+
+    def shared_step(self, batch: torch.Tensor, stage: str) -> torch.Tensor:
+        x, y = batch[:, :-1], batch[:, 1:]  # (B, T) each
+        _, loss_sum = self.model(x, y, reduction="sum")
+        if stage == "train":
+            loss = loss_sum / y.numel()
+            if not torch.isfinite(loss):
+                raise DivergedError(f"non-finite training loss ({loss.item()}) at step {self.global_step}")
+            self.log("train/loss", loss, prog_bar=True)
+            return loss
+        sums = self._sums.setdefault(stage, torch.zeros(2, dtype=torch.float64, device=loss_sum.device))
+        sums[0] += loss_sum.detach().double()
+        sums[1] += y.numel()
+        return loss_sum
+
+    def training_step(self, batch, batch_idx):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self.shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self.shared_step(batch, "test")
+
+    def _eval_end(self, stage: str) -> None:
+        sums = self._sums.pop(stage)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # exact over the whole split on every rank
+        loss = (sums[0] / sums[1]).float()
+        self.log(f"{stage}/loss", loss, sync_dist=False)
+        self.log(f"{stage}/ppl", torch.exp(loss), sync_dist=False)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    def configure_optimizers(self):
+        o = self.hparams.optim
+        decay = [p for p in self.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.parameters() if p.dim() < 2]  # norm gains, learned β
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=o["lr"],
+            betas=tuple(o["betas"]),
+            eps=o["eps"],
+        )
+        warmup = max(1, round(o["warmup_frac"] * self.hparams.max_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: warmup_cosine(s, warmup, self.hparams.max_steps, o["min_lr_ratio"])
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

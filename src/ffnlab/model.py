@@ -1,0 +1,215 @@
+"""The controlled decoder-only transformer: identical for every variant except the FFN (imports torch only).
+
+Read top to bottom: config → RMSNorm → rotary embedding → attention → block → model → name-seeded init.
+Pre-norm RMSNorm, rotary positions, causal scaled-dot-product attention, no biases, tied embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ffnlab.ffn import FeedForward, ffn_param_count, get_variant, hidden_dim
+
+INIT_SCHEMES = ("fan_in", "gpt2")
+
+
+class ConfigError(ValueError):
+    """A model or run setting that cannot work; the message says what to change."""
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 4096  # set by the data module from its tokenizer
+    seq_len: int = 128  # context length; also the rotary table's length
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    ffn: str = "relu"  # a name from ffnlab.ffn.VARIANTS
+    ffn_mult: float = 4.0  # plain d_ff = ffn_mult · d_model; gated variants get 2/3 of it
+    match_params: bool = True  # False: every variant at the plain d_ff (the 1.5× pitfall)
+    multiple_of: int | None = None  # round d_ff to a multiple of this (None: nearest integer)
+    dropout: float = 0.0  # Shazeer used none in pre-training
+    init: str = "fan_in"  # "fan_in": std = fan_in^-1/2 (T5/Mesh-TF); "gpt2": std 0.02, scaled out-projections
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        get_variant(self.ffn)  # unknown names fail here, listing the valid ones
+        checks = [
+            (self.vocab_size > 0, f"vocab_size must be positive, got {self.vocab_size}"),
+            (self.seq_len > 0, f"seq_len must be positive, got {self.seq_len}"),
+            (self.n_layers > 0, f"n_layers must be positive, got {self.n_layers}"),
+            (self.n_heads > 0, f"n_heads must be positive, got {self.n_heads}"),
+            (
+                self.d_model % max(self.n_heads, 1) == 0,
+                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}); "
+                f"set model.d_model to a multiple of {self.n_heads} or change model.n_heads",
+            ),
+            (
+                (self.d_model // max(self.n_heads, 1)) % 2 == 0,
+                f"head size d_model/n_heads = {self.d_model // max(self.n_heads, 1)} must be even for "
+                "rotary embeddings; change model.d_model or model.n_heads",
+            ),
+            (self.ffn_mult > 0, f"ffn_mult must be positive, got {self.ffn_mult}"),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
+            (self.init in INIT_SCHEMES, f"init must be one of {INIT_SCHEMES}, got {self.init!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def gated(self) -> bool:
+        return get_variant(self.ffn).gated
+
+    @property
+    def d_ff(self) -> int:
+        return hidden_dim(self.d_model, self.gated, self.ffn_mult, self.match_params, self.multiple_of)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+def rotary_tables(seq_len: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables, each (T, head_dim/2), for rotating pairs (x[..., :h/2], x[..., h/2:])."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)  # (T, h/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)  # (B, H, T, h/2) each
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # (B, T, C) each
+        q, k, v = (t.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2) for t in (q, k, v))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # (B, H, T, h)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)  # (B, H, T, h)
+        return self.out(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm1 = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = CausalSelfAttention(cfg)
+        self.norm2 = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.ffn = FeedForward(cfg.d_model, cfg.d_ff, get_variant(cfg.ffn), cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), cos, sin))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class Transformer(nn.Module):
+    """Decoder-only LM. `forward(idx, targets)` returns `(logits, loss)`; loss in nats per token."""
+
+    def __init__(self, cfg: ModelConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads, cfg.rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        # T5 with tied embeddings scales the output by d_model^-1/2 (its embeddings have std 1).
+        self.logit_scale = cfg.d_model**-0.5 if cfg.init == "fan_in" else 1.0
+        init_weights(self, seed)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, reduction: str = "mean"
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T = idx.shape
+        if T > self.cfg.seq_len:
+            raise ConfigError(f"sequence of {T} tokens exceeds model.seq_len={self.cfg.seq_len}")
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.drop(self.tok_emb(idx))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        x = self.norm_f(x)
+        logits = F.linear(x, self.tok_emb.weight) * self.logit_scale  # (B, T, V), tied
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(
+                logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction
+            )
+        return logits, loss
+
+    def param_counts(self) -> dict[str, int]:
+        """Exact counts: total (tied embedding once), FFN, and non-embedding."""
+        total = sum(p.numel() for p in self.parameters())
+        ffn = sum(p.numel() for n, p in self.named_parameters() if ".ffn." in n)
+        expected_ffn = self.cfg.n_layers * ffn_param_count(self.cfg.d_model, self.cfg.d_ff, get_variant(self.cfg.ffn))
+        assert ffn == expected_ffn, (ffn, expected_ffn)
+        return {"total": total, "ffn": ffn, "non_embedding": total - self.tok_emb.weight.numel()}
+
+    def flops_per_token(self) -> dict[str, int]:
+        """Matmul FLOPs per token, forward and training (3× forward), PaLM/nanoGPT convention.
+
+        Counts every weight matrix (all three of a gated FFN) and the output head at 2 FLOPs per
+        multiply-add, plus attention scores and values at 4·n_layers·seq_len·d_model (full, not halved
+        for the causal mask). Element-wise work (activations, norms) is left out.
+        """
+        c = self.cfg
+        matmul = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and n != "tok_emb.weight")
+        forward = 2 * (matmul + c.vocab_size * c.d_model) + 4 * c.n_layers * c.seq_len * c.d_model
+        return {"forward": forward, "train": 3 * forward}
+
+
+def _name_seed(seed: int, name: str) -> int:
+    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def init_weights(model: Transformer, seed: int) -> None:
+    """Initialise every parameter from (seed, its name) alone, so the non-FFN weights of all variants match.
+
+    fan_in: matrices ~ N(0, 1/fan_in), embedding ~ N(0, 1) (T5 / Mesh-TensorFlow).
+    gpt2:   everything ~ N(0, 0.02²), output projections (attn.out, ffn.w2; never W or V) × 1/sqrt(2·layers).
+    Norm gains and learned Swish β start at 1.
+    """
+    cfg = model.cfg
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1:  # RMSNorm gains, learned β
+                p.fill_(1.0)
+                continue
+            if cfg.init == "fan_in":
+                std = 1.0 if name == "tok_emb.weight" else p.shape[1] ** -0.5
+            else:
+                std = 0.02
+                if name.endswith(("attn.out.weight", "ffn.w2.weight")):
+                    std /= math.sqrt(2 * cfg.n_layers)
+            g = torch.Generator().manual_seed(_name_seed(seed, name))
+            p.copy_(torch.randn(p.shape, generator=g) * std)

@@ -1,0 +1,84 @@
+"""The run record: one `metrics.json` per run, written atomically; its schema, hash and readers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ffnlab.data import atomic_write_bytes
+
+RECORD_NAME = "metrics.json"
+STATUSES = ("ok", "failed", "diverged")
+SCHEMA_VERSION = 1
+# Config keys that say where things live or how they are shown, not what is computed: left out of the hash.
+HASH_EXCLUDE = ("paths", "sweep_name", "data.corpora_dir", "data.cache_dir", "trainer.progress_bar")
+
+
+def _drop(cfg: dict, dotted: str) -> None:
+    head, _, rest = dotted.partition(".")
+    if head in cfg:
+        if rest and isinstance(cfg[head], dict):
+            _drop(cfg[head], rest)
+        elif not rest:
+            del cfg[head]
+
+
+def config_hash(resolved: dict) -> str:
+    """sha256 of the resolved config (without paths and display settings), as canonical JSON."""
+    cfg = json.loads(json.dumps(resolved, default=str))
+    for key in HASH_EXCLUDE:
+        _drop(cfg, key)
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        sha = out.stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return (sha + ("-dirty" if dirty else "")) if out.returncode == 0 and sha else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("ffnlab", "torch", "lightning", "hydra-core", "tokenizers", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Write metrics.json atomically. A record with status 'ok' is never replaced by anything else."""
+    path = Path(run_dir) / RECORD_NAME
+    existing = read_record(path)
+    if existing is not None and existing.get("status") == "ok" and record.get("status") != "ok":
+        raise FileExistsError(f"{path} holds a finished run; refusing to overwrite it with a {record.get('status')} one")
+    record = {"schema": SCHEMA_VERSION, **record}
+    atomic_write_bytes(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
+    return path
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at `path`, or None if missing; a corrupt file reads as None (the caller decides)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

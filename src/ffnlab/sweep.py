@@ -1,0 +1,45 @@
+"""Hydra callback that ends every sweep with a tally: how many runs succeeded, failed, diverged, were skipped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("ffnlab")
+
+
+def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
+    """Count the outcomes written under `sweep_dir` at or after `since` (a time.time() value)."""
+    counts: Counter = Counter()
+    for path in sorted(Path(sweep_dir).rglob("outcome.json")):
+        try:
+            outcome = json.loads(path.read_text())
+        except (OSError, ValueError):
+            counts["unreadable"] += 1
+            continue
+        if outcome.get("at", 0) >= since:
+            counts[outcome.get("outcome", "unknown")] += 1
+    return counts
+
+
+class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self.start = time.time()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.start = time.time() - 1e-3
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        c = tally(sweep_dir, self.start)
+        parts = [f"{c[k]} {k}" for k in ("ok", "failed", "diverged", "skipped", "refused")]
+        extra = [f"{n} {k}" for k, n in c.items() if k not in ("ok", "failed", "diverged", "skipped", "refused")]
+        line = f"sweep {sweep_dir}: " + ", ".join(parts + extra)
+        log.info(line)
