@@ -46,6 +46,7 @@ class History(L.Callback):
                 "tokens": step * self.tokens_per_step,
                 "train_loss": train,  # mean training loss since the previous evaluation
                 "val_loss": float(trainer.callback_metrics["val/loss"]),
+                "val_partial": pl_module.val_is_partial(),  # True: first curve_val_batches batches only
                 "train_s": round(self.train_s, 3),
             }
         )

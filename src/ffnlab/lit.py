@@ -23,7 +23,12 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float
 
 
 class LitLM(L.LightningModule):
-    def __init__(self, model: dict, seed: int, optim: dict, max_steps: int):
+    def __init__(
+        self, model: dict, seed: int, optim: dict, max_steps: int,
+        full_eval_steps: tuple[int, ...] = (), curve_val_batches: int | None = None,
+    ):
+        """`curve_val_batches`: intermediate evaluations (for curves) read only the first N validation
+        batches; the steps in `full_eval_steps` (early, final) always read the whole split."""
         super().__init__()
         self.save_hyperparameters()
         self.model = Transformer(ModelConfig(**model), seed=seed)
@@ -47,7 +52,13 @@ class LitLM(L.LightningModule):
         return self.shared_step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
+        if self.val_is_partial() and batch_idx >= self.hparams.curve_val_batches:
+            return
         self.shared_step(batch, "val")
+
+    def val_is_partial(self) -> bool:
+        limit = self.hparams.curve_val_batches
+        return bool(limit) and self.global_step not in self.hparams.full_eval_steps
 
     def test_step(self, batch, batch_idx):
         self.shared_step(batch, "test")

@@ -102,7 +102,8 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
     )
     info = dm.load()
     lit = LitLM(_model_dict(cfg, info.vocab_size), seed=cfg.seed,
-                optim=OmegaConf.to_container(cfg.optim, resolve=True), max_steps=t.max_steps)
+                optim=OmegaConf.to_container(cfg.optim, resolve=True), max_steps=t.max_steps,
+                full_eval_steps=(early, t.max_steps), curve_val_batches=t.curve_val_batches)
 
     world = int(t.devices) if t.strategy not in ("auto", None) else 1
     history = History(tokens_per_step=d.batch_size * cfg.model.seq_len * world)
