@@ -50,8 +50,8 @@ class Corpus:
 
 
 def corpora_dir(configured: str | os.PathLike | None = None) -> Path:
-    """The shared corpora folder: $FFNLAB_CORPORA, else the configured path, else ../shared/corpora."""
-    for candidate in (os.environ.get(ENV_CORPORA), configured):
+    """The shared corpora folder: the configured path, else $FFNLAB_CORPORA, else ../shared/corpora."""
+    for candidate in (configured, os.environ.get(ENV_CORPORA)):
         if candidate:
             return Path(candidate).expanduser().resolve()
     return DEFAULT_CORPORA_DIR

@@ -27,7 +27,7 @@ ENV_CACHE = "FFNLAB_CACHE"
 
 
 def cache_dir(configured: str | os.PathLike | None = None) -> Path:
-    for candidate in (os.environ.get(ENV_CACHE), configured):
+    for candidate in (configured, os.environ.get(ENV_CACHE)):
         if candidate:
             return Path(candidate).expanduser().resolve()
     return Path.home() / ".cache" / "ffnlab"

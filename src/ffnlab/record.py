@@ -28,12 +28,42 @@ def _drop(cfg: dict, dotted: str) -> None:
             del cfg[head]
 
 
-def config_hash(resolved: dict) -> str:
-    """sha256 of the resolved config (without paths and display settings), as canonical JSON."""
+def _science(resolved: dict) -> dict:
     cfg = json.loads(json.dumps(resolved, default=str))
     for key in HASH_EXCLUDE:
         _drop(cfg, key)
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+    return cfg
+
+
+def config_hash(resolved: dict) -> str:
+    """sha256 of the resolved config (without paths and display settings), as canonical JSON."""
+    return hashlib.sha256(json.dumps(_science(resolved), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def added_keys(old: dict, new: dict, prefix: str = "") -> list[str] | None:
+    """Keys `new` adds to `old` when they agree on every key they share; None if any shared key differs.
+
+    A finished run whose config lacks only keys added to ffnlab since (settings that did not exist then)
+    still counts as the same experiment, so a newer ffnlab does not recompute an unchanged study.
+    """
+    added: list[str] = []
+    for key, value in new.items():
+        name = f"{prefix}{key}"
+        if key not in old:
+            added.append(name)
+        elif isinstance(value, dict) and isinstance(old[key], dict):
+            sub = added_keys(old[key], value, name + ".")
+            if sub is None:
+                return None
+            added += sub
+        elif old[key] != value:
+            return None
+    return None if set(old) - set(new) else added
+
+
+def same_experiment(old_resolved: dict, new_resolved: dict) -> list[str] | None:
+    """None if the configs differ in substance, else the list of keys only the new one has."""
+    return added_keys(_science(old_resolved), _science(new_resolved))
 
 
 def git_sha() -> str | None:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from ffnlab.corpora import CorpusError
 from ffnlab.ffn import UnknownVariantError, get_variant
 from ffnlab.model import ConfigError
-from ffnlab.record import config_hash, git_sha, read_record, versions, write_record
+from ffnlab.record import config_hash, git_sha, read_record, same_experiment, versions, write_record
 
 log = logging.getLogger("ffnlab")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -185,9 +185,11 @@ def run(cfg: DictConfig) -> str:
     chash = config_hash(resolved)
     existing = read_record(run_dir)
     if existing is not None and existing.get("status") == "ok":
-        if existing.get("config_hash") == chash:
-            log.info("skip %s: finished with the same config (%s)", run_dir, chash)
-            _write_outcome(run_dir, "skipped")
+        added = same_experiment(existing.get("config", {}), resolved)
+        if existing.get("config_hash") == chash or added is not None:
+            note = f" (its config lacks only keys added since: {', '.join(added)})" if added else ""
+            log.info("skip %s: finished with the same config%s", run_dir, note)
+            _write_outcome(run_dir, "skipped", note)
             return "skipped"
         msg = (f"{run_dir} already holds a finished run of another config ({existing.get('config_hash')} ≠ "
                f"{chash}); not overwriting it: use a new sweep_name or hydra.sweep.dir")

@@ -1,0 +1,75 @@
+"""Data: the same batches in the same order for every variant, whole-split evaluation, cached tokenizers."""
+
+import numpy as np
+import torch
+
+from ffnlab.data import EvalChunks, LMDataModule, TrainBatches
+
+
+def dm(cache_dir, **kw):
+    args = dict(corpus="embedded", vocab_size=384, seq_len=32, batch_size=4, max_steps=50, cache_dir=str(cache_dir))
+    return LMDataModule(**{**args, **kw})
+
+
+def test_batches_depend_only_on_step_and_data_seed():
+    tokens = np.arange(10_000, dtype=np.uint16)
+    a = TrainBatches(tokens, 16, 4, steps=100, seed=0)
+    b = TrainBatches(tokens, 16, 4, steps=100, seed=0, start_step=37)
+    assert torch.equal(a[37], b[0]) and torch.equal(a[99], b[62])
+    c = TrainBatches(tokens, 16, 4, steps=100, seed=1)
+    assert not torch.equal(a[0], c[0])
+    assert len(b) == 100  # the whole budget, even when resuming (see TrainBatches.__len__)
+
+
+def test_one_epoch_visits_every_chunk_once_then_reshuffles():
+    tokens = np.arange(16 * 20 + 1, dtype=np.uint16)  # 20 chunks of 16
+    ds = TrainBatches(tokens, 16, 4, steps=10, seed=0)
+    first_epoch = [c for s in range(5) for c in ds.chunk_ids(s)]
+    assert sorted(first_epoch) == list(range(20))
+    second = [c for s in range(5, 10) for c in ds.chunk_ids(s)]
+    assert sorted(second) == list(range(20)) and second != first_epoch
+
+
+def test_batch_rows_are_contiguous_windows():
+    tokens = np.arange(1000, dtype=np.uint16)
+    batch = TrainBatches(tokens, 16, 4, steps=5, seed=0)[3]
+    assert batch.shape == (4, 17)
+    assert torch.all(batch[:, 1:] - batch[:, :-1] == 1)
+
+
+def test_eval_chunks_predict_each_token_once():
+    tokens = np.arange(100, dtype=np.uint16)
+    ds = EvalChunks(tokens, 16)
+    targets = torch.cat([ds[i][1:] for i in range(len(ds))])
+    assert targets.tolist() == list(range(1, 1 + 16 * len(ds)))
+
+
+def test_same_batches_for_every_variant(cache_dir):
+    # The DataModule knows nothing of the model: two modules for two variants give identical loaders.
+    a, b = dm(cache_dir), dm(cache_dir)
+    a.load(), b.load()
+    for x, y in zip(a.train_dataloader(), b.train_dataloader()):
+        assert torch.equal(x, y)
+    assert len(a.train_dataloader()) == 50
+
+
+def test_tokenizer_is_cached_and_reused(cache_dir):
+    d1 = dm(cache_dir)
+    info = d1.load()
+    files = sorted((cache_dir / "tokenizers").iterdir())
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    d2 = dm(cache_dir)
+    assert d2.load().sha256 == info.sha256
+    assert [f.stat().st_mtime_ns for f in sorted((cache_dir / "tokenizers").iterdir())] == mtimes
+    assert np.array_equal(d1.tokens["val"], d2.tokens["val"])
+    assert info.vocab_size <= 384 and info.train_tokens > 100_000
+
+
+def test_corrupt_token_cache_is_rebuilt(cache_dir):
+    d1 = dm(cache_dir)
+    d1.load()
+    for f in (cache_dir / "tokens").glob("*val.npy"):
+        f.write_bytes(b"garbage")
+    d2 = dm(cache_dir)
+    d2.load()
+    assert np.array_equal(d1.tokens["val"], d2.tokens["val"])

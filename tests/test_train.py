@@ -1,0 +1,143 @@
+"""`ffnlab-train` end to end: complete records, clear errors, skip, resume, divergence, launchers, DDP."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import TINY, ffnlab_train, records
+from ffnlab.ffn import VARIANTS, get_variant
+from ffnlab.train import CONF_DIR
+
+REQUIRED = ["status", "ffn", "seed", "gated", "d_model", "d_ff", "params", "flops_per_token", "steps", "tokens",
+            "early", "final", "history", "tokens_per_s", "wall_s", "peak_rss_mb", "data", "config", "config_hash",
+            "git_sha", "versions", "error"]
+
+
+def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
+    ffnlab_train("-m", "ffn=" + ",".join(VARIANTS), *TINY, "trainer.max_steps=8", "sweep_name=all",
+                 env=env, cwd=tmp_path)
+    recs = {r["ffn"]: r for r in records(tmp_path / "multirun" / "all").values()}
+    assert set(recs) == set(VARIANTS)
+    relu_ffn = recs["relu"]["params"]["ffn"]
+    for name, r in recs.items():
+        assert [k for k in REQUIRED if k not in r] == [], name
+        assert r["status"] == "ok" and r["error"] is None
+        assert r["gated"] == get_variant(name).gated
+        assert set(r["params"]) == {"total", "ffn", "non_embedding"}
+        assert abs(r["params"]["ffn"] - relu_ffn) / relu_ffn < 0.01  # parity, as recorded
+        assert r["early"]["step"] == 1 and r["final"]["step"] == 8 and len(r["history"]) == 8
+        assert {"val_loss", "val_ppl", "val_bpb", "test_loss"} <= set(r["final"])
+        assert {"corpus", "tokenizer", "vocab_size", "train_tokens"} <= set(r["data"])
+        assert r["data"]["corpus"] == "embedded" and r["tokens"] == 8 * 8 * 32
+    # Same data, same non-FFN init: every variant's record names the same corpus hash and token counts.
+    assert len({(r["data"]["sha256"], r["data"]["train_tokens"]) for r in recs.values()}) == 1
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["ffn=swishglu"], "unknown FFN variant 'swishglu'; valid names: relu"),
+        (["-m", "ffn=relu,swishglu"], "unknown FFN variant 'swishglu'"),
+        (["model.d_model=30", "model.n_heads=4"], "divisible by n_heads"),
+        (["data=wikitext2", "data.corpora_dir=/nonexistent/corpora"], "not found; set data.corpora_dir"),
+        (["data=text", "data.path=/nonexistent/file.txt"], "not found"),
+    ],
+)
+def test_bad_input_gets_one_line_error(env, tmp_path, args, needle):
+    proc = ffnlab_train(*args, *TINY, "trainer.max_steps=4", env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ffnlab-train: error:")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_sweep_rerun_skips_finished_runs(env, tmp_path):
+    args = ["-m", "ffn=relu,swiglu", "seed=0,1", *TINY, "trainer.max_steps=8", "sweep_name=s"]
+    first = ffnlab_train(*args, env=env, cwd=tmp_path)
+    assert "4 ok, 0 failed, 0 diverged, 0 skipped" in first.stdout + first.stderr
+    before = {k: r["wall_s"] for k, r in records(tmp_path / "multirun" / "s").items()}
+    second = ffnlab_train(*args, env=env, cwd=tmp_path)
+    assert "0 ok, 0 failed, 0 diverged, 4 skipped" in second.stdout + second.stderr
+    assert {k: r["wall_s"] for k, r in records(tmp_path / "multirun" / "s").items()} == before
+    assert len(before) == 4 and all("seed=" in k and "ffn=" in k for k in before)
+
+
+def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
+    base = [*TINY, "trainer.max_steps=8", "sweep_name=c", "hydra.sweep.subdir=fixed"]
+    ffnlab_train("-m", *base, env=env, cwd=tmp_path)
+    rec = records(tmp_path / "multirun" / "c")["fixed"]
+    out = ffnlab_train("-m", *base, "optim.lr=1e-3", env=env, cwd=tmp_path)
+    assert "1 refused" in out.stdout + out.stderr
+    assert records(tmp_path / "multirun" / "c")["fixed"] == rec
+
+
+def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
+    args = ["-m", "ffn=gelu", *TINY, "trainer.max_steps=240", "data.batch_size=16"]
+    ffnlab_train(*args, "sweep_name=full", env=env, cwd=tmp_path)
+    cmd = [sys.executable, "-m", "ffnlab.train", *args, "sweep_name=killed"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "multirun" / "killed"
+    deadline = time.time() + 120
+    while not list(ckpt.rglob("last.ckpt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(ckpt.rglob("metrics.json")), "run finished before it could be killed"
+    ffnlab_train(*args, "sweep_name=killed", env=env, cwd=tmp_path)
+    (full,) = records(tmp_path / "multirun" / "full").values()
+    (resumed,) = records(tmp_path / "multirun" / "killed").values()
+    assert resumed["resumed_from_step"] is not None
+    assert resumed["final"] == full["final"]
+    assert [r["val_loss"] for r in resumed["history"]] == [r["val_loss"] for r in full["history"]]
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in full["history"]]
+
+
+def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
+    out = ffnlab_train("-m", "optim.lr=2e-3,1e30", *TINY, "trainer.max_steps=16", "sweep_name=d",
+                       env=env, cwd=tmp_path)
+    recs = {r["config"]["optim"]["lr"]: r for r in records(tmp_path / "multirun" / "d").values()}
+    assert recs[1e30]["status"] == "diverged" and "non-finite" in recs[1e30]["error"]
+    assert recs[2e-3]["status"] == "ok"
+    assert "1 ok, 0 failed, 1 diverged" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_launchers_complete_a_two_run_sweep(env, tmp_path, launcher):
+    ffnlab_train("-m", f"launcher={launcher}", "ffn=relu,swiglu", *TINY, "trainer.max_steps=8",
+                 f"sweep_name={launcher}", env=env, cwd=tmp_path)
+    recs = records(tmp_path / "multirun" / launcher)
+    assert sorted(r["ffn"] for r in recs.values()) == ["relu", "swiglu"]
+    assert all(r["status"] == "ok" for r in recs.values())
+
+
+def test_ddp_on_two_cpu_processes_writes_one_record(env, tmp_path):
+    ffnlab_train("trainer=ddp_cpu", *TINY, "trainer.max_steps=8", env=env, cwd=tmp_path)
+    recs = records(tmp_path / "runs")
+    assert len(recs) == 1
+    (r,) = recs.values()
+    assert r["status"] == "ok" and r["tokens"] == 2 * 8 * 8 * 32  # two processes, each its own batch
+
+
+def _experiments() -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", _experiments())
+def test_every_experiment_composes_names_valid_variants_and_runs(env, tmp_path, name):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={name}"], return_hydra_config=True)
+    assert cfg.sweep_name == name
+    params = cfg.hydra.sweeper.params
+    for variant in str(params.get("ffn", cfg.ffn)).split(","):
+        get_variant(variant)
+    # One job of the study, shrunk to a tiny model on the embedded corpus.
+    ffnlab_train(f"experiment={name}", *TINY, "data=embedded", "data.vocab_size=384", "trainer.max_steps=8",
+                 env=env, cwd=tmp_path)
+    (r,) = records(tmp_path / "runs").values()
+    assert r["status"] == "ok", json.dumps(r)[:2000]
