@@ -48,3 +48,13 @@ needs_shared = pytest.mark.skipif(
     not shared_corpora_available(),
     reason=f"shared corpora not found at {DEFAULT_CORPORA_DIR} (set FFNLAB_CORPORA to run these tests)",
 )
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory, cache_dir) -> Path:
+    """A real sweep of the tiny model: relu, gelu, swiglu × 3 seeds (shared by the report tests)."""
+    out = tmp_path_factory.mktemp("sweep")
+    env = dict(os.environ, FFNLAB_CACHE=str(cache_dir), FFNLAB_OUTPUT=str(out))
+    ffnlab_train("-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16", "sweep_name=small",
+                 env=env, cwd=out)
+    return out / "multirun" / "small"

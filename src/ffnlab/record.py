@@ -96,7 +96,8 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
     path = Path(run_dir) / RECORD_NAME
     existing = read_record(path)
     if existing is not None and existing.get("status") == "ok" and record.get("status") != "ok":
-        raise FileExistsError(f"{path} holds a finished run; refusing to overwrite it with a {record.get('status')} one")
+        status = record.get("status")
+        raise FileExistsError(f"{path} holds a finished run; refusing to overwrite it with a {status} one")
     record = {"schema": SCHEMA_VERSION, **record}
     atomic_write_bytes(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
     return path

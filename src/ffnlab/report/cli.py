@@ -1,0 +1,135 @@
+"""`ffnlab-report SWEEP_DIR ... --out results/<study>`: tables, statistics, agreement and figures from run records.
+
+Outputs (all in --out):
+  runs.csv       one row per run folder, failed / diverged / missing / corrupt ones included, with the config
+                 columns that vary across the runs and every metric of the record
+  curves.csv     every evaluation of every run: step, tokens, train_loss, val_loss, val_partial, train_s
+  summary.csv    one row per variant (per setting, if the runs mix settings): n seeds, loss mean ± std,
+                 perplexity, bits per byte, Δ vs relu (nats, %), its Welch 95% CI, Welch p with Holm
+                 correction, early-horizon loss, rank, parameter counts, FLOPs/token, tokens/s, peak
+                 memory, and the papers' numbers with their own Δ vs ReLU
+  table.md       summary.csv as the paper-style Markdown table; table.tex the same in LaTeX
+  agreement.md   Spearman ρ / Kendall τ of our ranking vs Shazeer's and Narang's (bootstrap over seeds)
+                 and a plain-language verdict
+  figures/       PNG + SVG: final_loss, curves, delta_vs_paper, loss_vs_flops, loss_vs_time, throughput_memory
+  REPORT_COMMAND.txt  the command that wrote this folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ffnlab.report import collect, plots, stats, tables
+
+
+def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Split runs by the config settings that vary (other than variant and seed); never average across them."""
+    cols = collect.setting_columns(runs)
+    if not cols:
+        return [("", runs)]
+    warnings.warn(f"runs mix settings ({', '.join(c[4:] for c in cols)}); reporting each setting separately",
+                  stacklevel=2)
+    groups = []
+    for key, g in runs[runs["status"] == "ok"].groupby([runs[c].astype(str) for c in cols], sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{c[4:]}={v}" for c, v in zip(cols, key, strict=True))
+        mask = pd.Series(True, index=runs.index)
+        for c, v in zip(cols, key, strict=True):
+            mask &= runs[c].astype(str) == v
+        groups.append((label, runs[mask | ((runs["status"] != "ok") & runs[cols[0]].astype(str).eq(key[0]))]))
+    return groups
+
+
+def _save(ax, figdir: Path, name: str) -> None:
+    fig = ax.figure
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(figdir / f"{name}.{ext}", dpi=130)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
+    runs, curves = collect.load(roots)
+    dup = runs["status"].eq("ok") & runs["config_hash"].notna() & runs.duplicated("config_hash", keep="first")
+    if dup.any():
+        warnings.warn(f"{int(dup.sum())} finished run(s) repeat the exact config of another (same variant, seed and "
+                      "settings); each config is counted once (see 'duplicate' in runs.csv)", stacklevel=2)
+    runs["duplicate"] = dup
+    runs.loc[dup, "status"] = "duplicate"
+    out.mkdir(parents=True, exist_ok=True)
+    keep = [c for c in runs.columns if not c.startswith("cfg.")] + collect.varying_columns(runs)
+    runs[keep].to_csv(out / "runs.csv", index=False)
+    curves.to_csv(out / "curves.csv", index=False)
+    for status, n in runs["status"].value_counts().items():
+        if status != "ok":
+            warnings.warn(f"{n} run(s) with status '{status}' (listed in runs.csv, left out of the statistics)",
+                          stacklevel=2)
+
+    summaries, md, tex, agree_md = [], [], [], []
+    groups = _settings(runs)
+    for label, g in groups:
+        s = stats.summarize(g)
+        if s.empty:
+            continue
+        single = s.index[s["n_seeds"] < 2].tolist()
+        if single:
+            warnings.warn(f"{label or 'runs'}: only one seed for {', '.join(single)}: no std, interval or test",
+                          stacklevel=2)
+        a = stats.agreement(g, s, n_boot=n_boot)
+        summaries.append(s.assign(setting=label).reset_index())
+        md.append(tables.markdown(s, title=label))
+        tex.append((f"% {label}\n" if label else "") + tables.latex(s))
+        agree_md.append((f"### {label}\n\n" if label else "") + tables.agreement_markdown(a, tables.verdict(s, a)))
+    if not summaries:
+        raise SystemExit("ffnlab-report: error: no finished ('ok') runs to summarize; see runs.csv for their status")
+    summary = pd.concat(summaries, ignore_index=True)
+    summary.to_csv(out / "summary.csv", index=False)
+    corpora = ", ".join(sorted(runs["corpus"].dropna().unique())) if "corpus" in runs else "?"
+    header = f"# Results ({corpora}; {int((runs['status'] == 'ok').sum())} finished runs of {len(runs)})\n\n"
+    (out / "table.md").write_text(header + "\n".join(md))
+    (out / "table.tex").write_text("\n".join(tex))
+    (out / "agreement.md").write_text("# Rank agreement with the papers\n\n" + "\n".join(agree_md))
+
+    figdir = out / "figures"
+    figdir.mkdir(exist_ok=True)
+    label, g = groups[0]
+    s = stats.summarize(g)
+    ok_curves = curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves
+    _save(plots.final_loss(s), figdir, "final_loss")
+    if len(ok_curves):
+        _save(plots.curves(ok_curves), figdir, "curves")
+        _save(plots.loss_vs_compute(ok_curves, g, x="flops"), figdir, "loss_vs_flops")
+        _save(plots.loss_vs_compute(ok_curves, g, x="seconds"), figdir, "loss_vs_time")
+    if "delta" in s:
+        _save(plots.delta_vs_paper(s), figdir, "delta_vs_paper")
+    _save(plots.throughput_memory(s), figdir, "throughput_memory")
+    (out / "REPORT_COMMAND.txt").write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
+    return {"runs": runs, "curves": curves, "summary": summary}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="ffnlab-report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweep_dirs", nargs="+", help="sweep or run folders to read (searched recursively)")
+    p.add_argument("--out", required=True, type=Path, help="folder to write (e.g. results/shazeer)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for rank agreement")
+    args = p.parse_args(argv)
+    warnings.simplefilter("always")
+    warnings.formatwarning = lambda msg, *a, **k: f"ffnlab-report: warning: {msg}\n"
+    try:
+        report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
+    except FileNotFoundError as e:
+        sys.exit(f"ffnlab-report: error: {e}")
+    print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md figures/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The papers' numbers, from ../shared/reference/glu-variants.md: the comparison columns of every table.
+
+These are quoted figures, not results of ours. Compare deltas against ReLU and rankings, never absolute
+losses: dataset, tokenizer, model and scale all differ.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# Shazeer 2020, Table 1: held-out log-perplexity on C4 (std over 4 runs at 65,536 steps).
+SHAZEER = {
+    "relu": (1.997, 0.005, 1.677),
+    "gelu": (1.983, 0.005, 1.679),
+    "swish": (1.994, 0.003, 1.683),
+    "glu": (1.982, 0.006, 1.663),
+    "bilinear": (1.960, 0.005, 1.648),
+    "geglu": (1.942, 0.004, 1.633),
+    "swiglu": (1.944, 0.010, 1.636),
+    "reglu": (1.953, 0.003, 1.645),
+}
+# Narang et al. 2021: early loss (mean ± std of 5 runs at 65,536 steps), final loss (524,288 steps).
+NARANG = {
+    "relu": (2.182, 0.005, 1.838),
+    "gelu": (2.179, 0.003, 1.838),
+    "swish": (2.186, 0.003, 1.847),
+    "elu": (2.270, 0.007, 1.932),
+    "glu": (2.174, 0.003, 1.814),
+    "geglu": (2.130, 0.006, 1.792),
+    "reglu": (2.145, 0.004, 1.803),
+    "selu": (2.315, 0.004, 1.948),
+    "swiglu": (2.127, 0.003, 1.789),
+    "bilinear": (2.149, 0.005, 1.798),  # Narang's "LiGLU" (linear gate) is the bilinear layer
+    "sigmoid": (2.291, 0.019, 1.867),
+    "softplus": (2.207, 0.011, 1.850),
+}
+# The order of Shazeer's Table 1, then the other variants; tables follow it.
+ORDER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu",
+         "relu2", "elu", "selu", "sigmoid", "softplus", "swiglu_beta"]
+
+
+def reference_table() -> pd.DataFrame:
+    """One row per variant named by either paper: their losses and their own Δ vs ReLU (nats)."""
+    names = [n for n in ORDER if n in SHAZEER or n in NARANG]
+    rows = []
+    for n in names:
+        s, g = SHAZEER.get(n), NARANG.get(n)
+        rows.append({
+            "ffn": n,
+            "shazeer_65k": s[0] if s else None, "shazeer_65k_std": s[1] if s else None,
+            "shazeer_524k": s[2] if s else None,
+            "narang_early": g[0] if g else None, "narang_early_std": g[1] if g else None,
+            "narang_final": g[2] if g else None,
+        })
+    df = pd.DataFrame(rows).set_index("ffn")
+    for col in ("shazeer_65k", "shazeer_524k", "narang_early", "narang_final"):
+        df[f"{col}_delta"] = df[col] - df.loc["relu", col]
+    return df
+
+
+def order_key(names: pd.Index) -> pd.Index:
+    """Sort key that puts variants in the paper's order (unknown names last, alphabetically)."""
+    return pd.Index([ORDER.index(n) if n in ORDER else len(ORDER) for n in names])

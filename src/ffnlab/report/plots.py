@@ -1,0 +1,99 @@
+"""Plots as functions of DataFrames: `(df, ax=None) -> Axes`, no file I/O (the CLI saves them)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless by default; notebooks switch to their inline backend themselves
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ffnlab.report.paper import order_key  # noqa: E402
+
+
+def _ax(ax):
+    return ax if ax is not None else plt.subplots(figsize=(7, 4))[1]
+
+
+def final_loss(summary: pd.DataFrame, ax=None):
+    """Final validation loss per variant, mean ± std over seeds (the paper's Table 1 as a chart)."""
+    ax = _ax(ax)
+    s = summary.sort_index(key=order_key)
+    colors = ["tab:orange" if i == "relu" else "tab:blue" for i in s.index]
+    ax.bar(s.index, s["val_loss"], yerr=s["val_loss_std"].fillna(0), color=colors, capsize=3)
+    lo = (s["val_loss"] - s["val_loss_std"].fillna(0)).min()
+    hi = (s["val_loss"] + s["val_loss_std"].fillna(0)).max()
+    ax.set_ylim(lo - 0.2 * (hi - lo + 1e-3), hi + 0.2 * (hi - lo + 1e-3))
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("Final loss per FFN variant (mean ± std over seeds)")
+    ax.tick_params(axis="x", rotation=45)
+    return ax
+
+
+def curves(curves_df: pd.DataFrame, ax=None, x: str = "tokens", full_only: bool = False):
+    """Validation loss against tokens (or step): mean line and min–max band over seeds, per variant."""
+    ax = _ax(ax)
+    df = curves_df
+    if full_only and "val_partial" in df:
+        df = df[~df["val_partial"].astype(bool)]
+    for name in sorted(df["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0]):
+        g = df[df["ffn"] == name].groupby(x)["val_loss"]
+        m = g.mean()
+        ax.plot(m.index, m.values, label=name, lw=2 if name == "relu" else 1.2)
+        ax.fill_between(m.index, g.min().values, g.max().values, alpha=0.15)
+    ax.set_xlabel(x)
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title("Validation curves (mean, band = min–max over seeds)")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def delta_vs_paper(summary: pd.DataFrame, ax=None, paper_col: str = "shazeer_65k_delta"):
+    """Our Δ vs ReLU against the paper's Δ vs ReLU, per variant, with the identity line."""
+    ax = _ax(ax)
+    s = summary.dropna(subset=[paper_col, "delta"])
+    ax.errorbar(s[paper_col], s["delta"],
+                yerr=[s["delta"] - s["delta_lo"].fillna(s["delta"]), s["delta_hi"].fillna(s["delta"]) - s["delta"]],
+                fmt="o", capsize=3)
+    for name, r in s.iterrows():
+        ax.annotate(name, (r[paper_col], r["delta"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    lim = np.nanmax(np.abs(np.r_[s[paper_col].to_numpy(), s["delta"].to_numpy(), 0.01])) * 1.2
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="identity")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel(f"paper Δ vs ReLU ({paper_col.replace('_delta', '')}, nats)")
+    ax.set_ylabel("our Δ vs ReLU (nats, 95% CI)")
+    ax.set_title("Our Δ vs the paper's Δ")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def loss_vs_compute(curves_df: pd.DataFrame, runs: pd.DataFrame, ax=None, x: str = "flops"):
+    """Validation loss against training FLOPs (x='flops') or training wall-clock seconds (x='seconds')."""
+    ax = _ax(ax)
+    df = curves_df.merge(runs[["run_dir", "flops_per_token"]], on="run_dir", how="left")
+    df["flops"] = df["tokens"] * df["flops_per_token"]
+    df["seconds"] = df["train_s"]
+    for name in sorted(df["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0]):
+        g = df[df["ffn"] == name].groupby("step")
+        ax.plot(g[x].mean(), g["val_loss"].mean(), label=name, marker=".", ms=3)
+    ax.set_xlabel("training FLOPs" if x == "flops" else "training wall-clock (s)")
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title(f"Loss against {'compute' if x == 'flops' else 'time'}")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def throughput_memory(summary: pd.DataFrame, ax=None):
+    """Training tokens/s (bars) and peak memory (dots, right axis) per variant."""
+    ax = _ax(ax)
+    s = summary.sort_index(key=order_key)
+    ax.bar(s.index, s["tokens_per_s"], color="tab:green", alpha=0.7)
+    ax.set_ylabel("training tokens/s (median over seeds)")
+    ax.tick_params(axis="x", rotation=45)
+    ax2 = ax.twinx()
+    ax2.plot(s.index, s["peak_rss_mb"], "ko")
+    ax2.set_ylabel("peak RSS (MB)")
+    ax.set_title("Throughput and memory per variant")
+    return ax

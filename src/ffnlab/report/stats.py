@@ -1,0 +1,126 @@
+"""Statistics over seeds: mean ± std, Δ vs ReLU with a Welch interval and test, Holm correction, rank agreement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+
+from ffnlab.report.paper import order_key, reference_table
+
+BASELINE = "relu"
+CORRECTION = "Holm-Bonferroni"
+
+
+def welch(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Δ = mean(a) − mean(b), its Welch confidence interval and two-sided p-value. NaN where n < 2."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    delta = a.mean() - b.mean() if len(a) and len(b) else math.nan
+    if len(a) < 2 or len(b) < 2:
+        return delta, math.nan, math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return delta, delta, delta, (1.0 if delta == 0 else 0.0)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = st.t.ppf(0.5 + level / 2, df) * se
+    p = 2 * st.t.sf(abs(delta) / se, df)
+    return delta, delta - half, delta + half, p
+
+
+def holm(pvalues: pd.Series) -> pd.Series:
+    """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
+    p = pvalues.dropna().sort_values()
+    m = len(p)
+    adjusted = np.maximum.accumulate([(m - i) * v for i, v in enumerate(p.to_numpy())]) if m else []
+    return pd.Series(np.minimum(adjusted, 1.0), index=p.index).reindex(pvalues.index)
+
+
+def summarize(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per variant from the finished runs of ONE setting (see collect.setting_columns)."""
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame()
+    g = ok.groupby("ffn")
+    out = pd.DataFrame({
+        "n_seeds": g["final_val_loss"].count(),
+        "val_loss": g["final_val_loss"].mean(),
+        "val_loss_std": g["final_val_loss"].std(ddof=1),
+        "early_val_loss": g["early_val_loss"].mean(),
+        "early_val_loss_std": g["early_val_loss"].std(ddof=1),
+        "test_loss": g["final_test_loss"].mean(),
+        "val_bpb": g["final_val_bpb"].mean(),
+        "d_ff": g["d_ff"].first(),
+        "params_ffn": g["params_ffn"].first(),
+        "params_total": g["params_total"].first(),
+        "flops_per_token": g["flops_per_token"].first(),
+        "tokens_per_s": g["tokens_per_s"].median(),
+        "peak_rss_mb": g["peak_rss_mb"].max(),
+    })
+    out["val_ppl"] = np.exp(out["val_loss"])
+    failed = runs[runs["status"] != "ok"].groupby("ffn")["status"].agg(lambda s: ", ".join(sorted(s)))
+    out["not_ok"] = failed.reindex(out.index).fillna("")
+    if BASELINE in out.index:
+        base = ok.loc[ok["ffn"] == BASELINE, "final_val_loss"].to_numpy()
+        base_early = ok.loc[ok["ffn"] == BASELINE, "early_val_loss"].dropna().to_numpy()
+        cols = {}
+        for name in out.index:
+            vals = ok.loc[ok["ffn"] == name, "final_val_loss"].to_numpy()
+            d, lo, hi, p = welch(vals, base)
+            early = ok.loc[ok["ffn"] == name, "early_val_loss"].dropna().to_numpy()
+            cols[name] = {"delta": d, "delta_lo": lo, "delta_hi": hi, "p_welch": p,
+                          "early_delta": welch(early, base_early)[0] if len(early) else math.nan}
+        out = out.join(pd.DataFrame.from_dict(cols, orient="index"))
+        out["delta_pct"] = 100 * out["delta"] / out.loc[BASELINE, "val_loss"]
+        out.loc[BASELINE, "p_welch"] = math.nan
+        out["p_holm"] = holm(out["p_welch"])
+        out["significant"] = out["p_holm"] < alpha
+        out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)
+    out["rank"] = out["val_loss"].rank(method="min").astype(int)
+    out = out.join(reference_table(), how="left")
+    out.index.name = "ffn"
+    return out.sort_index(key=order_key)
+
+
+def _rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
+    common = ours.dropna().index.intersection(theirs.dropna().index)
+    if len(common) < 3:
+        return math.nan, math.nan, len(common)
+    rho = st.spearmanr(ours[common], theirs[common]).statistic
+    tau = st.kendalltau(ours[common], theirs[common]).statistic
+    return float(rho), float(tau), len(common)
+
+
+def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Spearman ρ and Kendall τ of our variant ranking vs each paper column, with a seed-bootstrap interval.
+
+    The bootstrap resamples seeds within each variant (with replacement), recomputes the variant means and
+    the correlations; the interval is the 2.5–97.5 percentile over resamples.
+    """
+    ok = runs[runs["status"] == "ok"]
+    per_variant = {n: g["final_val_loss"].to_numpy() for n, g in ok.groupby("ffn")}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for col, label in [("shazeer_65k", "Shazeer 2020, 65,536 steps"), ("shazeer_524k", "Shazeer 2020, 524,288 steps"),
+                       ("narang_early", "Narang 2021, early (65,536)"), ("narang_final", "Narang 2021, final")]:
+        if col not in summary:
+            continue
+        theirs = summary[col]
+        rho, tau, n = _rank_corr(summary["val_loss"], theirs)
+        boots = []
+        if n >= 3:
+            for _ in range(n_boot):
+                means = pd.Series({k: rng.choice(v, len(v)).mean() for k, v in per_variant.items()})
+                boots.append(_rank_corr(means, theirs)[:2])
+        b = np.array(boots) if boots else np.full((1, 2), math.nan)
+        rows.append({
+            "reference": label, "n_variants": n, "spearman_rho": rho,
+            "rho_lo": np.nanpercentile(b[:, 0], 2.5) if boots else math.nan,
+            "rho_hi": np.nanpercentile(b[:, 0], 97.5) if boots else math.nan,
+            "kendall_tau": tau,
+            "tau_lo": np.nanpercentile(b[:, 1], 2.5) if boots else math.nan,
+            "tau_hi": np.nanpercentile(b[:, 1], 97.5) if boots else math.nan,
+        })
+    return pd.DataFrame(rows)

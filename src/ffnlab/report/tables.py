@@ -1,0 +1,111 @@
+"""Summary → Markdown / LaTeX tables and the plain-language verdict (strings only; the CLI writes files)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ffnlab.report.stats import BASELINE, CORRECTION
+
+
+def _f(x, fmt="{:.3f}", none="–") -> str:
+    return none if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
+
+
+def _pm(mean, std) -> str:
+    return _f(mean) + ("" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:.3f}")
+
+
+def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %", "95% CI of Δ",
+            f"p (Welch, {CORRECTION})", "early loss", "rank", "d_ff", "FFN params (Δ%)", "FLOPs/token",
+            "tok/s", "peak MB", "Shazeer 65k (Δ)", "Shazeer 524k (Δ)", "Narang early (Δ)", "Narang final (Δ)"]
+    rows = []
+    for name, r in s.iterrows():
+        sig = "*" if r.get("significant") is True else ""
+        p = _f(r.get("p_holm"), "{:.3g}") + sig
+        rows.append([
+            name + (f" ({r['not_ok']})" if r.get("not_ok") else ""), str(int(r["n_seeds"])),
+            _pm(r["val_loss"], r["val_loss_std"]), _f(r["val_ppl"], "{:.1f}"), _f(r["val_bpb"]),
+            _f(r.get("delta"), "{:+.3f}"), _f(r.get("delta_pct"), "{:+.2f}"),
+            f"[{_f(r.get('delta_lo'), '{:+.3f}')}, {_f(r.get('delta_hi'), '{:+.3f}')}]",
+            p if name != BASELINE else "(baseline)", _pm(r["early_val_loss"], r["early_val_loss_std"]),
+            str(r["rank"]), str(int(r["d_ff"])),
+            f"{int(r['params_ffn']):,} ({_f(r.get('ffn_params_vs_relu_pct'), '{:+.2f}')})",
+            f"{int(r['flops_per_token']):,}", _f(r["tokens_per_s"], "{:,.0f}"), _f(r["peak_rss_mb"], "{:,.0f}"),
+            f"{_f(r.get('shazeer_65k'))} ({_f(r.get('shazeer_65k_delta'), '{:+.3f}')})",
+            f"{_f(r.get('shazeer_524k'))} ({_f(r.get('shazeer_524k_delta'), '{:+.3f}')})",
+            f"{_f(r.get('narang_early'))} ({_f(r.get('narang_early_delta'), '{:+.3f}')})",
+            f"{_f(r.get('narang_final'))} ({_f(r.get('narang_final_delta'), '{:+.3f}')})",
+        ])
+    return head, rows
+
+
+def markdown(s: pd.DataFrame, title: str = "") -> str:
+    head, rows = table_rows(s)
+    lines = [f"### {title}\n" if title else ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", f"Loss: final validation loss, nats per token. Δ: mean over seeds minus ReLU's mean; CI: Welch "
+              f"95% interval; p: Welch two-sided t-test vs ReLU, adjusted with {CORRECTION} over the variants "
+              "(* = below 0.05). Paper columns: the papers' own losses and their Δ vs their ReLU (C4, T5-base); "
+              "compare Δ and ranks, not absolute losses.", ""]
+    return "\n".join(lines)
+
+
+def latex(s: pd.DataFrame) -> str:
+    head, rows = table_rows(s)
+    keep = [0, 1, 2, 5, 7, 8, 9, 10, 16, 19]  # a paper-sized subset of the columns
+
+    def esc(x: str) -> str:
+        return x.replace("%", r"\%").replace("_", r"\_").replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
+
+    lines = [r"\begin{tabular}{l" + "r" * (len(keep) - 1) + "}", r"\toprule",
+             " & ".join(esc(head[i]) for i in keep) + r" \\", r"\midrule"]
+    lines += [" & ".join(esc(r[i]) for i in keep) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
+    """A plain-language paragraph: which variants beat ReLU significantly, and whether the ordering held."""
+    if BASELINE not in s.index or "significant" not in s:
+        return f"No verdict: the runs include no '{BASELINE}' baseline to compare against."
+    others = s.drop(index=BASELINE)
+    better = others[(others["significant"] == True) & (others["delta"] < 0)].index.tolist()  # noqa: E712
+    worse = others[(others["significant"] == True) & (others["delta"] > 0)].index.tolist()  # noqa: E712
+    untested = others[others["p_holm"].isna()].index.tolist()
+    null = [n for n in others.index if n not in better + worse + untested]
+    n = int(s["n_seeds"].min())
+    parts = [f"With {n}–{int(s['n_seeds'].max())} seeds per variant," if n != int(s["n_seeds"].max())
+             else f"With {n} seeds per variant,"]
+    parts.append(f"{', '.join(better)} beat ReLU significantly ({CORRECTION}-adjusted p < 0.05)." if better
+                 else "no variant beat ReLU significantly.")
+    if worse:
+        parts.append(f"{', '.join(worse)} did significantly worse than ReLU.")
+    if null:
+        parts.append(f"For {', '.join(null)} the difference from ReLU is not significant at this budget: "
+                     "a null result, with the interval in the table bounding the effect.")
+    if untested:
+        parts.append(f"{', '.join(untested)} could not be tested (fewer than 2 seeds).")
+    row = agree[agree["reference"].str.startswith("Shazeer 2020, 65")] if len(agree) else agree
+    if len(row) and not math.isnan(row.iloc[0]["spearman_rho"]):
+        r = row.iloc[0]
+        held = "held" if r["spearman_rho"] >= 0.7 else ("partly held" if r["spearman_rho"] > 0.3 else "did not hold")
+        parts.append(f"Against Shazeer's 65,536-step column the ordering {held}: Spearman ρ = {r['spearman_rho']:.2f} "
+                     f"(bootstrap 95% interval {r['rho_lo']:.2f} to {r['rho_hi']:.2f}) over {r['n_variants']} "
+                     "variants; the paper's own two columns agree at ρ = 0.93, about the ceiling of a reproduction.")
+    return " ".join(parts)
+
+
+def agreement_markdown(agree: pd.DataFrame, verdict_text: str) -> str:
+    lines = ["| reference | variants | Spearman ρ [95% bootstrap] | Kendall τ [95% bootstrap] |", "|---|---|---|---|"]
+    for _, r in agree.iterrows():
+        lines.append(f"| {r['reference']} | {r['n_variants']} | {_f(r['spearman_rho'], '{:.2f}')} "
+                     f"[{_f(r['rho_lo'], '{:.2f}')}, {_f(r['rho_hi'], '{:.2f}')}] | {_f(r['kendall_tau'], '{:.2f}')} "
+                     f"[{_f(r['tau_lo'], '{:.2f}')}, {_f(r['tau_hi'], '{:.2f}')}] |")
+    lines += ["", "Rank correlation of our mean final validation loss per variant with each paper column, over the "
+              "variants both have. The interval resamples seeds within each variant.", "", "**Verdict.** " +
+              verdict_text, ""]
+    return "\n".join(lines)

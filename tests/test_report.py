@@ -1,0 +1,122 @@
+"""`ffnlab-report` on a real tiny sweep: numbers checked against independent computations; bad records."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ffnlab.report.cli import main as report_main
+from ffnlab.report.paper import SHAZEER
+from ffnlab.report.stats import holm, welch
+
+
+def _finals(sweep):
+    out = {}
+    for p in sweep.rglob("metrics.json"):
+        r = json.loads(p.read_text())
+        out.setdefault(r["ffn"], []).append(r["final"]["val_loss"])
+    return {k: np.array(v) for k, v in out.items()}
+
+
+@pytest.fixture
+def report(small_sweep, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(small_sweep, sweep)
+    out = tmp_path / "out"
+    return sweep, out
+
+
+def test_report_numbers_match_independent_computation(report):
+    sweep, out = report
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "200"])
+    s = pd.read_csv(out / "summary.csv").set_index("ffn")
+    finals = _finals(sweep)
+    relu = finals["relu"]
+    for name, v in finals.items():
+        assert s.loc[name, "n_seeds"] == 3
+        assert s.loc[name, "val_loss"] == pytest.approx(v.mean(), abs=1e-12)
+        assert s.loc[name, "val_loss_std"] == pytest.approx(v.std(ddof=1), abs=1e-12)
+        assert s.loc[name, "delta"] == pytest.approx(v.mean() - relu.mean(), abs=1e-12)
+        if name == "relu":
+            continue
+        # Welch interval, written out: Welch–Satterthwaite df and the t quantile.
+        va, vb = v.var(ddof=1) / 3, relu.var(ddof=1) / 3
+        df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+        half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+        assert s.loc[name, "delta_lo"] == pytest.approx(v.mean() - relu.mean() - half, rel=1e-9)
+        assert s.loc[name, "delta_hi"] == pytest.approx(v.mean() - relu.mean() + half, rel=1e-9)
+        assert s.loc[name, "p_welch"] == pytest.approx(stats.ttest_ind(v, relu, equal_var=False).pvalue, rel=1e-9)
+    # Ranks and the rank correlation with Shazeer's 65k column, computed here from the raw records.
+    means = pd.Series({k: v.mean() for k, v in finals.items()})
+    assert (s["rank"] == means.rank(method="min").astype(int).reindex(s.index)).all()
+    rho = stats.spearmanr(means[list(finals)], [SHAZEER[k][0] for k in finals]).statistic
+    agreement = (out / "agreement.md").read_text()
+    assert f"| Shazeer 2020, 65,536 steps | 3 | {rho:.2f} [" in agreement
+    assert "**Verdict.**" in agreement
+    for f in ("runs.csv", "curves.csv", "table.md", "table.tex", "REPORT_COMMAND.txt"):
+        assert (out / f).stat().st_size > 0
+    for fig in ("final_loss", "curves", "delta_vs_paper", "loss_vs_flops", "loss_vs_time", "throughput_memory"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000 and (out / "figures" / f"{fig}.svg").exists()
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 9 * 8 and {"step", "tokens", "train_loss", "val_loss"} <= set(curves.columns)
+
+
+def test_corrupt_and_missing_records_are_listed_not_fatal(report, recwarn):
+    sweep, out = report
+    victim = sorted(sweep.glob("*ffn=swiglu,*seed=2,*"))[0] / "metrics.json"
+    victim.write_text(victim.read_text()[:100])  # truncated
+    (sweep / "ffn=gelu,seed=9" / ".hydra").mkdir(parents=True)
+    (sweep / "ffn=gelu,seed=9" / ".hydra" / "config.yaml").write_text("ffn: gelu\nseed: 9\n")
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    runs = pd.read_csv(out / "runs.csv")
+    assert sorted(runs["status"].unique()) == ["corrupt", "missing", "ok"]
+    assert runs.loc[runs["status"] == "missing", "seed"].tolist() == [9]
+    s = pd.read_csv(out / "summary.csv").set_index("ffn")
+    assert s.loc["swiglu", "n_seeds"] == 2 and s.loc["gelu", "n_seeds"] == 3
+    assert any("corrupt" in str(w.message) for w in recwarn)
+
+
+def test_mixed_settings_are_split_never_averaged(report, recwarn):
+    sweep, out = report
+    other = next(sweep.glob("*ffn=relu,*seed=0,*"))
+    clone = sweep / "other-size"
+    shutil.copytree(other, clone)
+    rec = json.loads((clone / "metrics.json").read_text())
+    rec["config"]["model"]["d_model"] = 64
+    rec["config_hash"] = "different"
+    rec["final"]["val_loss"] = 99.0
+    (clone / "metrics.json").write_text(json.dumps(rec))
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    s = pd.read_csv(out / "summary.csv")
+    assert sorted(s["setting"].unique()) == ["model.d_model=48", "model.d_model=64"]
+    assert s.loc[s["setting"] == "model.d_model=48"].set_index("ffn").loc["relu", "val_loss"] < 50
+    assert any("mix settings" in str(w.message) for w in recwarn)
+
+
+def test_single_seed_variant_warns_and_still_reports(report, recwarn):
+    sweep, out = report
+    for p in sweep.glob("*ffn=gelu,*seed=[12],*"):
+        shutil.rmtree(p)
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    s = pd.read_csv(out / "summary.csv").set_index("ffn")
+    assert s.loc["gelu", "n_seeds"] == 1 and math.isnan(s.loc["gelu", "delta_lo"])
+    assert any("only one seed for gelu" in str(w.message) for w in recwarn)
+
+
+def test_missing_folder_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        report_main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert "does not exist" in str(e.value)
+
+
+def test_welch_and_holm_helpers():
+    d, lo, hi, p = welch([1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 5.0])
+    assert d == pytest.approx(-1.5) and lo < d < hi
+    assert p == pytest.approx(stats.ttest_ind([1, 2, 3], [2, 3, 4, 5], equal_var=False).pvalue)
+    adj = holm(pd.Series({"a": 0.01, "b": 0.04, "c": 0.03, "d": float("nan")}))
+    assert adj["a"] == pytest.approx(0.03) and adj["c"] == pytest.approx(0.06) and adj["b"] == pytest.approx(0.06)
+    assert math.isnan(adj["d"])
