@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 
 from conftest import TINY, ffnlab_train, records
@@ -141,3 +142,14 @@ def test_every_experiment_composes_names_valid_variants_and_runs(env, tmp_path, 
                  env=env, cwd=tmp_path)
     (r,) = records(tmp_path / "runs").values()
     assert r["status"] == "ok", json.dumps(r)[:2000]
+
+
+def test_optuna_preset_tunes_the_learning_rate(env, tmp_path):
+    out = ffnlab_train("-m", "hparams_search=lr_optuna", "ffn=swiglu", "hydra.sweeper.n_trials=2", *TINY,
+                       "trainer.max_steps=8", env=env, cwd=tmp_path)
+    recs = records(tmp_path / "multirun" / "lr_optuna_swiglu")
+    lrs = sorted(r["config"]["optim"]["lr"] for r in recs.values())
+    assert len(lrs) == 2 and lrs[0] != lrs[1] and all(3e-4 <= lr <= 1e-2 for lr in lrs)
+    best = yaml.safe_load((tmp_path / "multirun" / "lr_optuna_swiglu" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == min(r["final"]["val_loss"] for r in recs.values())
+    assert "2 ok" in out.stdout + out.stderr

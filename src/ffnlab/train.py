@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import resource
 import sys
 import time
@@ -174,8 +175,11 @@ def _peek_step(ckpt: Path) -> int:
     return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
 
 
-def run(cfg: DictConfig) -> str:
-    """One Hydra job. Returns its outcome: ok, skipped, failed, diverged or refused."""
+def run(cfg: DictConfig) -> float:
+    """One Hydra job; returns its final validation loss (inf when it has none), for sweepers that optimise.
+
+    Its outcome (ok, skipped, failed, diverged, refused) goes to outcome.json for the sweep's tally.
+    """
     from ffnlab.lit import DivergedError
 
     hc = HydraConfig.get()
@@ -190,12 +194,12 @@ def run(cfg: DictConfig) -> str:
             note = f" (its config lacks only keys added since: {', '.join(added)})" if added else ""
             log.info("skip %s: finished with the same config%s", run_dir, note)
             _write_outcome(run_dir, "skipped", note)
-            return "skipped"
+            return existing["final"]["val_loss"]
         msg = (f"{run_dir} already holds a finished run of another config ({existing.get('config_hash')} ≠ "
                f"{chash}); not overwriting it: use a new sweep_name or hydra.sweep.dir")
         log.error(msg)
         _write_outcome(run_dir, "refused", msg)
-        return "refused"
+        return math.inf
 
     base = {"ffn": cfg.ffn, "seed": cfg.seed, "config": resolved, "config_hash": chash,
             "git_sha": git_sha(), "versions": versions(), "run_dir": str(run_dir), "error": None}
@@ -211,18 +215,18 @@ def run(cfg: DictConfig) -> str:
             print(f"ffnlab-train: error: {e}", file=sys.stderr)
             sys.exit(2)
         log.exception("run %s failed", run_dir)
+    final = record.get("final", {}).get("val_loss")
     if not record.pop("is_global_zero", True):
-        return record["status"]  # DDP: only rank 0 writes
+        return final  # DDP: only rank 0 writes
     write_record(run_dir, record)
     _write_outcome(run_dir, record["status"], record.get("error") or "")
-    final = record.get("final", {}).get("val_loss")
     log.info("%s %s seed=%s: %s%s", record["status"], cfg.ffn, cfg.seed, run_dir,
              f" val_loss={final:.4f}" if final is not None else f" ({record['error']})")
-    return record["status"]
+    return final if final is not None else math.inf
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> str:
+def _hydra_main(cfg: DictConfig) -> float:
     return run(cfg)
 
 

@@ -1,1 +1,26 @@
 """Reports from run records: collect → stats → tables / plots. Pure pandas and matplotlib; never imports torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """The CSVs that `ffnlab-report` wrote to `folder`: runs, curves, summary."""
+    folder = Path(folder)
+    missing = [n for n in ("runs", "curves", "summary") if not (folder / f"{n}.csv").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(m + '.csv' for m in missing)}; run ffnlab-report first")
+    return {n: pd.read_csv(folder / f"{n}.csv") for n in ("runs", "curves", "summary")}
+
+
+def select(df: pd.DataFrame, variants=None, seeds=None) -> pd.DataFrame:
+    """Rows of runs.csv or curves.csv restricted to some variants and/or seeds."""
+    mask = pd.Series(True, index=df.index)
+    if variants is not None:
+        mask &= df["ffn"].isin(list(variants))
+    if seeds is not None:
+        mask &= df["seed"].isin(list(seeds))
+    return df[mask]

@@ -38,9 +38,16 @@ def holm(pvalues: pd.Series) -> pd.Series:
     return pd.Series(np.minimum(adjusted, 1.0), index=p.index).reindex(pvalues.index)
 
 
-def summarize(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per variant from the finished runs of ONE setting (see collect.setting_columns)."""
+def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -> pd.DataFrame:
+    """One row per variant from the finished runs of ONE setting (see collect.setting_columns).
+
+    `horizon="early"` puts the 1/8-budget loss in the place of the final one (loss, Δ, test, rank).
+    """
+    if horizon not in ("final", "early"):
+        raise ValueError(f"horizon must be 'final' or 'early', got {horizon!r}")
     ok = runs[runs["status"] == "ok"]
+    if horizon == "early":
+        ok = ok.assign(final_val_loss=ok["early_val_loss"])
     if ok.empty:
         return pd.DataFrame()
     g = ok.groupby("ffn")
