@@ -143,8 +143,6 @@ class Transformer(nn.Module):
         cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
-        # T5 with tied embeddings scales the output by d_model^-1/2 (its embeddings have std 1).
-        self.logit_scale = cfg.d_model**-0.5 if cfg.init == "fan_in" else 1.0
         init_weights(self, seed)
 
     def forward(
@@ -158,7 +156,7 @@ class Transformer(nn.Module):
         for block in self.blocks:
             x = block(x, cos, sin)
         x = self.norm_f(x)
-        logits = F.linear(x, self.tok_emb.weight) * self.logit_scale  # (B, T, V), tied
+        logits = F.linear(x, self.tok_emb.weight)  # (B, T, V), tied
         loss = None
         if targets is not None:
             loss = F.cross_entropy(
@@ -195,7 +193,11 @@ def _name_seed(seed: int, name: str) -> int:
 def init_weights(model: Transformer, seed: int) -> None:
     """Initialise every parameter from (seed, its name) alone, so the non-FFN weights of all variants match.
 
-    fan_in: matrices ~ N(0, 1/fan_in), embedding ~ N(0, 1) (T5 / Mesh-TensorFlow).
+    fan_in: every linear map ~ N(0, 1/fan_in) (T5 / Mesh-TensorFlow), so pre-activations start at unit scale
+            where smooth activations are not near-linear. The tied embedding ~ N(0, 0.02²) under both
+            schemes: initial logits ≈ 0 (loss ≈ ln V), and AdamW's absolute steps move it quickly. (T5
+            used N(0, 1) with d_model^-1/2 output scaling and Adafactor's relative steps; with AdamW that
+            embedding barely moves: measured on WikiText-2, relu, 400 steps: val 5.57 vs 5.15 with 0.02.)
     gpt2:   everything ~ N(0, 0.02²), output projections (attn.out, ffn.w2; never W or V) × 1/sqrt(2·layers).
     Norm gains and learned Swish β start at 1.
     """
@@ -206,7 +208,7 @@ def init_weights(model: Transformer, seed: int) -> None:
                 p.fill_(1.0)
                 continue
             if cfg.init == "fan_in":
-                std = 1.0 if name == "tok_emb.weight" else p.shape[1] ** -0.5
+                std = 0.02 if name == "tok_emb.weight" else p.shape[1] ** -0.5  # embedding: see above
             else:
                 std = 0.02
                 if name.endswith(("attn.out.weight", "ffn.w2.weight")):

@@ -8,6 +8,7 @@ import math
 import resource
 import sys
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,8 @@ def run(cfg: DictConfig) -> float:
     except DivergedError as e:
         record = {**base, "status": "diverged", "error": str(e), "wall_s": time.time() - t0}
     except Exception as e:  # recorded, not fatal: the sweep goes on
-        record = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}", "wall_s": time.time() - t0}
+        record = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}", "wall_s": time.time() - t0,
+                  "traceback": traceback.format_exc()}
         if hc.mode != RunMode.MULTIRUN and isinstance(e, USER_ERRORS):
             write_record(run_dir, record)
             print(f"ffnlab-train: error: {e}", file=sys.stderr)

@@ -35,15 +35,8 @@ def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return [("", runs)]
     warnings.warn(f"runs mix settings ({', '.join(c[4:] for c in cols)}); reporting each setting separately",
                   stacklevel=2)
-    groups = []
-    for key, g in runs[runs["status"] == "ok"].groupby([runs[c].astype(str) for c in cols], sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{c[4:]}={v}" for c, v in zip(cols, key, strict=True))
-        mask = pd.Series(True, index=runs.index)
-        for c, v in zip(cols, key, strict=True):
-            mask &= runs[c].astype(str) == v
-        groups.append((label, runs[mask | ((runs["status"] != "ok") & runs[cols[0]].astype(str).eq(key[0]))]))
-    return groups
+    labels = runs[cols].astype(str).apply(lambda r: ", ".join(f"{c[4:]}={v}" for c, v in r.items()), axis=1)
+    return [(label, runs[labels == label]) for label in sorted(labels[runs["status"] == "ok"].unique())]
 
 
 def _save(ax, figdir: Path, name: str) -> None:
