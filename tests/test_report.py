@@ -120,3 +120,19 @@ def test_welch_and_holm_helpers():
     adj = holm(pd.Series({"a": 0.01, "b": 0.04, "c": 0.03, "d": float("nan")}))
     assert adj["a"] == pytest.approx(0.03) and adj["c"] == pytest.approx(0.06) and adj["b"] == pytest.approx(0.06)
     assert math.isnan(adj["d"])
+
+
+def test_paired_interval_matches_scipy(report):
+    sweep, out = report
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "20"])
+    s = pd.read_csv(out / "summary.csv").set_index("ffn")
+    by = {}
+    for p in sweep.rglob("metrics.json"):
+        r = json.loads(p.read_text())
+        by.setdefault(r["ffn"], {})[r["seed"]] = r["final"]["val_loss"]
+    a, b = pd.Series(by["swiglu"]).sort_index(), pd.Series(by["relu"]).sort_index()
+    res = stats.ttest_rel(a, b)
+    assert s.loc["swiglu", "p_paired"] == pytest.approx(res.pvalue, rel=1e-9)
+    lo, hi = res.confidence_interval(0.95)
+    assert s.loc["swiglu", "paired_lo"] == pytest.approx(lo, rel=1e-9)
+    assert s.loc["swiglu", "paired_hi"] == pytest.approx(hi, rel=1e-9)

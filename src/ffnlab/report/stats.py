@@ -30,6 +30,23 @@ def welch(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, flo
     return delta, delta - half, delta + half, p
 
 
+def paired(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, float, float, float, int]:
+    """Δ over seeds both have (a and b indexed by seed): mean difference, t interval, paired p, n pairs.
+
+    At one seed every variant shares its non-FFN initial weights and its batches, so pairing by seed
+    removes that shared part of the seed-to-seed spread.
+    """
+    d = (a - b).dropna()
+    n = len(d)
+    if n < 2:
+        return (d.mean() if n else math.nan), math.nan, math.nan, math.nan, n
+    se = d.std(ddof=1) / math.sqrt(n)
+    if se == 0:
+        return d.mean(), d.mean(), d.mean(), (1.0 if d.mean() == 0 else 0.0), n
+    half = st.t.ppf(0.5 + level / 2, n - 1) * se
+    return d.mean(), d.mean() - half, d.mean() + half, 2 * st.t.sf(abs(d.mean()) / se, n - 1), n
+
+
 def holm(pvalues: pd.Series) -> pd.Series:
     """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
     p = pvalues.dropna().sort_values()
@@ -71,17 +88,21 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
     out["not_ok"] = failed.reindex(out.index).fillna("")
     if BASELINE in out.index:
         base = ok.loc[ok["ffn"] == BASELINE, "final_val_loss"].to_numpy()
+        base_by_seed = ok[ok["ffn"] == BASELINE].groupby("seed")["final_val_loss"].mean()
         base_early = ok.loc[ok["ffn"] == BASELINE, "early_val_loss"].dropna().to_numpy()
         cols = {}
         for name in out.index:
             vals = ok.loc[ok["ffn"] == name, "final_val_loss"].to_numpy()
             d, lo, hi, p = welch(vals, base)
             early = ok.loc[ok["ffn"] == name, "early_val_loss"].dropna().to_numpy()
+            by_seed = ok[ok["ffn"] == name].groupby("seed")["final_val_loss"].mean()
+            _, plo, phi, pp, npairs = paired(by_seed, base_by_seed)
             cols[name] = {"delta": d, "delta_lo": lo, "delta_hi": hi, "p_welch": p,
+                          "paired_lo": plo, "paired_hi": phi, "p_paired": pp, "n_pairs": npairs,
                           "early_delta": welch(early, base_early)[0] if len(early) else math.nan}
         out = out.join(pd.DataFrame.from_dict(cols, orient="index"))
         out["delta_pct"] = 100 * out["delta"] / out.loc[BASELINE, "val_loss"]
-        out.loc[BASELINE, "p_welch"] = math.nan
+        out.loc[BASELINE, ["p_welch", "p_paired"]] = math.nan
         out["p_holm"] = holm(out["p_welch"])
         out["significant"] = out["p_holm"] < alpha
         out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)
