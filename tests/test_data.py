@@ -73,3 +73,26 @@ def test_corrupt_token_cache_is_rebuilt(cache_dir):
     d2 = dm(cache_dir)
     d2.load()
     assert np.array_equal(d1.tokens["val"], d2.tokens["val"])
+
+
+def _build(cache, q):
+    d = dm(cache, vocab_size=300)
+    d.load()
+    q.put(d.tokens["train"].sum())
+
+
+def test_concurrent_cache_builds_agree(tmp_path):
+    # Two runs of a sweep (joblib, SLURM) may build the same cache at once: both must succeed, and agree.
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_build, args=(tmp_path, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert q.get() == q.get()
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert len(list((tmp_path / "tokenizers").iterdir())) == 1

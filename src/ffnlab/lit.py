@@ -22,6 +22,37 @@ def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def inverse_sqrt(step: int, warmup: int, total: int, decay_frac: float = 0.1) -> float:
+    """Shazeer/T5 multiplier: 1 for `warmup` steps, then sqrt(warmup/step); linear to 0 over the last decay_frac.
+
+    With base lr 1/sqrt(warmup) this is T5's rsqrt schedule, lr = 1/sqrt(max(step, warmup)).
+    """
+    value = math.sqrt(warmup / max(step, warmup))
+    decay_start = total * (1 - decay_frac)
+    if decay_frac > 0 and step >= decay_start:
+        value *= max(0.0, (total - step) / (total - decay_start))
+    return value
+
+
+def build_optimizer(params, o: dict, max_steps: int):
+    """AdamW + warmup/cosine (`name: adamw`, the default) or Adafactor + inverse-sqrt (`name: adafactor`)."""
+    params = list(params)
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]  # norm gains, learned β
+    groups = [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    name = o.get("name", "adamw")
+    if name == "adamw":
+        opt = torch.optim.AdamW(groups, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
+        warmup = max(1, round(o["warmup_frac"] * max_steps))
+        fn = lambda s: warmup_cosine(s, warmup, max_steps, o["min_lr_ratio"])
+    elif name == "adafactor":
+        opt = torch.optim.Adafactor(groups, lr=o["lr"])
+        fn = lambda s: inverse_sqrt(s, o["warmup_steps"], max_steps, o["decay_frac"])
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; use optim=adamw or optim=shazeer (adafactor)")
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, fn)
+
+
 class LitLM(L.LightningModule):
     def __init__(
         self, model: dict, seed: int, optim: dict, max_steps: int,
@@ -77,17 +108,5 @@ class LitLM(L.LightningModule):
         self._eval_end("test")
 
     def configure_optimizers(self):
-        o = self.hparams.optim
-        decay = [p for p in self.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.parameters() if p.dim() < 2]  # norm gains, learned β
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=o["lr"],
-            betas=tuple(o["betas"]),
-            eps=o["eps"],
-        )
-        warmup = max(1, round(o["warmup_frac"] * self.hparams.max_steps))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: warmup_cosine(s, warmup, self.hparams.max_steps, o["min_lr_ratio"])
-        )
+        opt, sched = build_optimizer(self.parameters(), self.hparams.optim, self.hparams.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
