@@ -143,6 +143,9 @@ class Transformer(nn.Module):
         cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        # fan_in: embedding N(0, 1/d) is the output head's fan-in init; scaling it by sqrt(d) on the way in
+        # (Vaswani et al. 2017) puts tokens at unit scale in the residual stream, level with block outputs.
+        self.emb_scale = math.sqrt(cfg.d_model) if cfg.init == "fan_in" else 1.0
         init_weights(self, seed)
 
     def forward(
@@ -152,7 +155,7 @@ class Transformer(nn.Module):
         if T > self.cfg.seq_len:
             raise ConfigError(f"sequence of {T} tokens exceeds model.seq_len={self.cfg.seq_len}")
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        x = self.drop(self.tok_emb(idx))  # (B, T, C)
+        x = self.drop(self.tok_emb(idx) * self.emb_scale)  # (B, T, C)
         for block in self.blocks:
             x = block(x, cos, sin)
         x = self.norm_f(x)
@@ -193,11 +196,14 @@ def _name_seed(seed: int, name: str) -> int:
 def init_weights(model: Transformer, seed: int) -> None:
     """Initialise every parameter from (seed, its name) alone, so the non-FFN weights of all variants match.
 
-    fan_in: every linear map ~ N(0, 1/fan_in) (T5 / Mesh-TensorFlow), so pre-activations start at unit scale
-            where smooth activations are not near-linear. The tied embedding ~ N(0, 0.02²) under both
-            schemes: initial logits ≈ 0 (loss ≈ ln V), and AdamW's absolute steps move it quickly. (T5
-            used N(0, 1) with d_model^-1/2 output scaling and Adafactor's relative steps; with AdamW that
-            embedding barely moves: measured on WikiText-2, relu, 400 steps: val 5.57 vs 5.15 with 0.02.)
+    fan_in: every matrix ~ N(0, 1/fan_in) (T5 / Mesh-TensorFlow), so pre-activations start at unit scale,
+            where smooth activations are not near-linear. The tied embedding counts as the output head
+            (fan-in d_model): N(0, 1/d_model), giving unit-variance initial logits; on the way in it is
+            scaled by sqrt(d_model) (Vaswani et al.), so tokens enter the residual stream at unit scale,
+            level with the block outputs. (T5 itself used N(0, 1) embeddings, d_model^-1/2 output scaling
+            and Adafactor's relative steps; under AdamW that embedding barely moves. Measured on WikiText-2,
+            relu, 400 steps: final val loss 5.57 T5-style, 5.15 with a 0.02 embedding and no input scale,
+            4.84 with this rule; gpt2 init 4.86. See experiments/shazeer/README.md.)
     gpt2:   everything ~ N(0, 0.02²), output projections (attn.out, ffn.w2; never W or V) × 1/sqrt(2·layers).
     Norm gains and learned Swish β start at 1.
     """
@@ -208,7 +214,7 @@ def init_weights(model: Transformer, seed: int) -> None:
                 p.fill_(1.0)
                 continue
             if cfg.init == "fan_in":
-                std = 0.02 if name == "tok_emb.weight" else p.shape[1] ** -0.5  # embedding: see above
+                std = p.shape[1] ** -0.5  # the tied embedding too: as the output head, its fan-in is d_model
             else:
                 std = 0.02
                 if name.endswith(("attn.out.weight", "ffn.w2.weight")):
