@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from ffnlab import RESULTS_REVISION
 from ffnlab.corpora import CorpusError
 from ffnlab.ffn import UnknownVariantError, get_variant
 from ffnlab.model import ConfigError
@@ -191,18 +192,21 @@ def run(cfg: DictConfig) -> float:
     existing = read_record(run_dir)
     if existing is not None and existing.get("status") == "ok":
         added = same_experiment(existing.get("config", {}), resolved)
-        if existing.get("config_hash") == chash or added is not None:
+        same_code = existing.get("results_revision") == RESULTS_REVISION
+        if same_code and (existing.get("config_hash") == chash or added is not None):
             note = f" (its config lacks only keys added since: {', '.join(added)})" if added else ""
             log.info("skip %s: finished with the same config%s", run_dir, note)
             _write_outcome(run_dir, "skipped", note)
             return existing["final"]["val_loss"]
-        msg = (f"{run_dir} already holds a finished run of another config ({existing.get('config_hash')} ≠ "
-               f"{chash}); not overwriting it: use a new sweep_name or hydra.sweep.dir")
+        what = "config" if same_code else f"ffnlab results revision ({existing.get('results_revision')})"
+        msg = (f"{run_dir} already holds a finished run of another {what}; not overwriting it: "
+               "use a new sweep_name or hydra.sweep.dir")
         log.error(msg)
         _write_outcome(run_dir, "refused", msg)
         return math.inf
 
     base = {"ffn": cfg.ffn, "seed": cfg.seed, "config": resolved, "config_hash": chash,
+            "results_revision": RESULTS_REVISION,
             "git_sha": git_sha(), "versions": versions(), "run_dir": str(run_dir), "error": None}
     t0 = time.time()
     try:
