@@ -76,6 +76,11 @@ def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
     out = ffnlab_train("-m", *base, "optim.lr=1e-3", env=env, cwd=tmp_path)
     assert "1 refused" in out.stdout + out.stderr
     assert records(tmp_path / "multirun" / "c")["fixed"] == rec
+    # The same config from code that computes differently (an older results revision) is not "done" either.
+    path = tmp_path / "multirun" / "c" / "fixed" / "metrics.json"
+    path.write_text(json.dumps({**rec, "results_revision": rec["results_revision"] - 1}))
+    out = ffnlab_train("-m", *base, env=env, cwd=tmp_path)
+    assert "1 refused" in out.stdout + out.stderr and "results revision" in out.stdout + out.stderr
 
 
 def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
