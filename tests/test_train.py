@@ -143,8 +143,8 @@ def test_every_experiment_composes_names_valid_variants_and_runs(env, tmp_path, 
     for variant in str(params.get("ffn", cfg.ffn)).split(","):
         get_variant(variant)
     # One job of the study, shrunk to a tiny model on the embedded corpus, on the CPU.
-    ffnlab_train(f"experiment={name}", "trainer=cpu", *TINY, "data=embedded", "data.vocab_size=384", "trainer.max_steps=8",
-                 env=env, cwd=tmp_path)
+    ffnlab_train(f"experiment={name}", "trainer=cpu", *TINY, "data=embedded", "data.vocab_size=384",
+                 "trainer.max_steps=8", env=env, cwd=tmp_path)
     (r,) = records(tmp_path / "runs").values()
     assert r["status"] == "ok", json.dumps(r)[:2000]
 
