@@ -60,23 +60,42 @@ def _write_outcome(run_dir: Path, outcome: str, detail: str = "") -> None:
     (run_dir / OUTCOME_NAME).write_text(json.dumps({"outcome": outcome, "at": time.time(), "detail": detail}))
 
 
-def _resume_path(ckpt_dir: Path, chash: str) -> Path | None:
-    """The run's own last checkpoint, if it exists and was written for this exact config."""
+def _resume_point(ckpt_dir: Path, chash: str) -> tuple[Path | None, int]:
+    """(checkpoint, its step) if the run's own last checkpoint exists for this exact config, else (None, 0)."""
     import torch
 
     path = ckpt_dir / "last.ckpt"
     if not path.is_file():
-        return None
+        return None, 0
     try:
-        stamp = torch.load(path, map_location="cpu", weights_only=True).get("ffnlab", {})
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unreadable: start over, but keep the file for inspection
         log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, e)
         path.rename(path.with_suffix(".ckpt.unreadable"))
-        return None
+        return None, 0
+    stamp = ckpt.get("ffnlab", {})
     if stamp.get("config_hash") != chash:
         log.warning("checkpoint %s belongs to another config (%s); starting from scratch", path, stamp)
-        return None
-    return path
+        return None, 0
+    return path, int(ckpt["global_step"])
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (Linux), so a run in a multi-run process reports its own peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
 def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
@@ -91,6 +110,7 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
     from ffnlab.model import ModelConfig
 
     t_start = time.time()
+    _reset_peak_rss()
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(int(t.threads))
@@ -111,8 +131,8 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
     world = int(t.devices) if t.strategy not in ("auto", None) else 1
     history = History(tokens_per_step=d.batch_size * cfg.model.seq_len * world)
     ckpt_dir = run_dir / "checkpoints"
-    resume = _resume_path(ckpt_dir, chash)
-    start_step = dm.start_step = _peek_step(resume) if resume else 0
+    resume, start_step = _resume_point(ckpt_dir, chash)
+    dm.start_step = start_step
     trainer = L.Trainer(
         accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
         max_steps=t.max_steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
@@ -165,16 +185,10 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
         "train_s": history.train_s,
         "wall_s": time.time() - t_start,
         "resumed_from_step": dm.start_step or None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
         "data": vars(info),
         "is_global_zero": trainer.is_global_zero,
     }
-
-
-def _peek_step(ckpt: Path) -> int:
-    import torch
-
-    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
 
 
 def run(cfg: DictConfig) -> float:
