@@ -158,3 +158,12 @@ def test_optuna_preset_tunes_the_learning_rate(env, tmp_path):
     best = yaml.safe_load((tmp_path / "multirun" / "lr_optuna_swiglu" / "optimization_results.yaml").read_text())
     assert best["best_value"] == min(r["final"]["val_loss"] for r in recs.values())
     assert "2 ok" in out.stdout + out.stderr
+
+
+def test_two_sweeps_started_in_the_same_second_get_different_folders():
+    names = []
+    for _ in range(2):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("train", return_hydra_config=True)
+        names.append(str(cfg.sweep_name))
+    assert names[0] != names[1] and names[0][:10] == names[1][:10]  # same date, different unique suffix
