@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ffnlab import RESULTS_REVISION
 from ffnlab.corpora import CorpusError
-from ffnlab.ffn import UnknownVariantError, get_variant
+from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
 from ffnlab.model import ConfigError
 from ffnlab.record import config_hash, git_sha, read_record, same_experiment, versions, write_record
 
@@ -31,6 +31,7 @@ USER_ERRORS = (ConfigError, UnknownVariantError, CorpusError, ValueError)
 
 OmegaConf.register_new_resolver("ffnlab_uid", lambda: uuid.uuid4().hex[:8], use_cache=True, replace=True)
 OmegaConf.register_new_resolver("ffnlab_subdir", lambda s: s or "default", replace=True)
+OmegaConf.register_new_resolver("ffnlab_variants", lambda: ", ".join(VARIANTS), replace=True)
 
 
 def _eval_schedule(max_steps: int, eval_every: int | None) -> tuple[int, int]:
