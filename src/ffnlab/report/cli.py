@@ -49,6 +49,21 @@ def _save(ax, figdir: Path, name: str) -> None:
     plt.close(fig)
 
 
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label.replace(", ", "__"))
+
+
+def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: Path) -> None:
+    _save(plots.final_loss(s), figdir, "final_loss")
+    if len(curves):
+        _save(plots.curves(curves), figdir, "curves")
+        _save(plots.loss_vs_compute(curves, runs, x="flops"), figdir, "loss_vs_flops")
+        _save(plots.loss_vs_compute(curves, runs, x="seconds"), figdir, "loss_vs_time")
+    if "delta" in s:
+        _save(plots.delta_vs_paper(s), figdir, "delta_vs_paper")
+    _save(plots.throughput_memory(s), figdir, "throughput_memory")
+
+
 def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
     runs, curves = collect.load(roots)
     dup = runs["status"].eq("ok") & runs["config_hash"].notna() & runs.duplicated("config_hash", keep="first")
@@ -66,7 +81,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
             warnings.warn(f"{n} run(s) with status '{status}' (listed in runs.csv, left out of the statistics)",
                           stacklevel=2)
 
-    summaries, md, tex, agree_md = [], [], [], []
+    summaries, md, tex, agree_md, done = [], [], [], [], []
     groups = _settings(runs)
     for label, g in groups:
         s = stats.summarize(g)
@@ -77,6 +92,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
             warnings.warn(f"{label or 'runs'}: only one seed for {', '.join(single)}: no std, interval or test",
                           stacklevel=2)
         a = stats.agreement(g, s, n_boot=n_boot)
+        done.append((label, g, s))
         summaries.append(s.assign(setting=label).reset_index())
         md.append(tables.markdown(s, title=label))
         tex.append((f"% {label}\n" if label else "") + tables.latex(s))
@@ -91,19 +107,10 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     (out / "table.tex").write_text("\n".join(tex))
     (out / "agreement.md").write_text("# Rank agreement with the papers\n\n" + "\n".join(agree_md))
 
-    figdir = out / "figures"
-    figdir.mkdir(exist_ok=True)
-    label, g = groups[0]
-    s = stats.summarize(g)
-    ok_curves = curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves
-    _save(plots.final_loss(s), figdir, "final_loss")
-    if len(ok_curves):
-        _save(plots.curves(ok_curves), figdir, "curves")
-        _save(plots.loss_vs_compute(ok_curves, g, x="flops"), figdir, "loss_vs_flops")
-        _save(plots.loss_vs_compute(ok_curves, g, x="seconds"), figdir, "loss_vs_time")
-    if "delta" in s:
-        _save(plots.delta_vs_paper(s), figdir, "delta_vs_paper")
-    _save(plots.throughput_memory(s), figdir, "throughput_memory")
+    for label, g, s in done:
+        figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
+        figdir.mkdir(parents=True, exist_ok=True)
+        _figures(s, curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves, g, figdir)
     (out / "REPORT_COMMAND.txt").write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
     return {"runs": runs, "curves": curves, "summary": summary}
 

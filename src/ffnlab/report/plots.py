@@ -31,20 +31,28 @@ def final_loss(summary: pd.DataFrame, ax=None):
     return ax
 
 
-def curves(curves_df: pd.DataFrame, ax=None, x: str = "tokens", full_only: bool = False):
-    """Validation loss against tokens (or step): mean line and min–max band over seeds, per variant."""
+def curves(curves_df: pd.DataFrame, ax=None, x: str = "tokens"):
+    """Validation loss against tokens (or step), mean over seeds with a min–max band, per variant.
+
+    Points from partial evaluations (the first `curve_val_batches` batches) form the line; whole-split
+    evaluations (early, final) are drawn as dots: the two read different text, so they are not joined.
+    """
     ax = _ax(ax)
-    df = curves_df
-    if full_only and "val_partial" in df:
-        df = df[~df["val_partial"].astype(bool)]
-    for name in sorted(df["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0]):
-        g = df[df["ffn"] == name].groupby(x)["val_loss"]
+    partial = curves_df["val_partial"].astype(bool) if "val_partial" in curves_df else False
+    for i, name in enumerate(sorted(curves_df["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])):
+        color = f"C{i % 10}"
+        sub = curves_df[curves_df["ffn"] == name]
+        line = sub[partial[sub.index]] if partial is not False and partial[sub.index].any() else sub
+        g = line.groupby(x)["val_loss"]
         m = g.mean()
-        ax.plot(m.index, m.values, label=name, lw=2 if name == "relu" else 1.2)
-        ax.fill_between(m.index, g.min().values, g.max().values, alpha=0.15)
+        ax.plot(m.index, m.values, label=name, color=color, lw=2 if name == "relu" else 1.2)
+        ax.fill_between(m.index, g.min().values, g.max().values, color=color, alpha=0.15)
+        if line is not sub:
+            full = sub[~partial[sub.index]].groupby(x)["val_loss"].mean()
+            ax.plot(full.index, full.values, "o", color=color, ms=5)
     ax.set_xlabel(x)
     ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title("Validation curves (mean, band = min–max over seeds)")
+    ax.set_title("Validation curves (line: partial evals; dots: whole split)")
     ax.legend(fontsize=7, ncol=2)
     return ax
 
