@@ -167,3 +167,9 @@ def test_two_sweeps_started_in_the_same_second_get_different_folders():
             cfg = compose("train", return_hydra_config=True)
         names.append(str(cfg.sweep_name))
     assert names[0] != names[1] and names[0][:10] == names[1][:10]  # same date, different unique suffix
+
+
+def test_ddp_inside_a_sweep_is_refused_with_a_reason(env, tmp_path):
+    ffnlab_train("-m", "trainer=ddp_cpu", *TINY, "trainer.max_steps=8", "sweep_name=ddp", env=env, cwd=tmp_path)
+    (r,) = records(tmp_path / "multirun" / "ddp").values()
+    assert r["status"] == "failed" and "single run" in r["error"]

@@ -107,7 +107,7 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
 
     from ffnlab.callbacks import AtomicCheckpointIO, History, SaveLast
     from ffnlab.data import LMDataModule, bits_per_byte
-    from ffnlab.lit import LitLM
+    from ffnlab.lit import DivergedError, LitLM
     from ffnlab.model import ModelConfig
 
     t_start = time.time()
@@ -117,6 +117,11 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
         torch.set_num_threads(int(t.threads))
     early, every = _eval_schedule(t.max_steps, t.eval_every)
     ModelConfig(**_model_dict(cfg, vocab_size=1))  # validate the model settings before touching data
+    hc = HydraConfig.get()
+    in_sweep = hc.mode == RunMode.MULTIRUN and "submitit" not in str(hc.launcher.get("_target_", ""))
+    if t.strategy not in ("auto", None) and in_sweep:  # on SLURM, srun starts one task per device instead
+        raise ConfigError(f"trainer.strategy={t.strategy} starts its own processes and cannot run inside a -m sweep "
+                          "here; run it as a single run, or sweep on SLURM (launcher=slurm) with one task per device")
 
     d = cfg.data
     dm = LMDataModule(
@@ -156,6 +161,8 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
     rows = history.rows
     early_row = next((r for r in rows if r["step"] == early), None)
     final_val = rows[-1]["val_loss"]
+    if not math.isfinite(final_val):
+        raise DivergedError(f"non-finite validation loss ({final_val}) at step {rows[-1]['step']}")
     train_tokens = t.max_steps * history.tokens_per_step
     return {
         "status": "ok",
