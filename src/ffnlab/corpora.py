@@ -60,10 +60,10 @@ def corpora_dir(configured: str | os.PathLike | None = None) -> Path:
 def _split_text(text: str, fractions: tuple[float, ...]) -> list[str]:
     """Cut text at line boundaries into consecutive parts of the given fractions (last part takes the rest)."""
     lines = text.splitlines(keepends=True)
-    parts, start = [], 0
+    parts, start, total = [], 0, len(text)
     for frac in fractions[:-1]:
         end = start
-        target = sum(len(x) for x in lines) * frac
+        target = total * frac
         size = 0
         while end < len(lines) and size < target:
             size += len(lines[end])
