@@ -48,7 +48,7 @@ def test_same_batches_for_every_variant(cache_dir):
     # The DataModule knows nothing of the model: two modules for two variants give identical loaders.
     a, b = dm(cache_dir), dm(cache_dir)
     a.load(), b.load()
-    for x, y in zip(a.train_dataloader(), b.train_dataloader(), strict=False):
+    for x, y in zip(a.train_dataloader(), b.train_dataloader(), strict=True):
         assert torch.equal(x, y)
     assert len(a.train_dataloader()) == 50
 

@@ -27,7 +27,7 @@ def test_non_ffn_parameters_identical_across_all_variants():
 
 def test_seed_changes_weights_and_same_seed_repeats():
     a, b, c = (Transformer(cfg(), seed=s) for s in (0, 0, 1))
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=False))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a.tok_emb.weight, c.tok_emb.weight)
 
 

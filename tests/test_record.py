@@ -42,3 +42,10 @@ def test_same_experiment_tolerates_only_added_keys():
     assert same_experiment(old, {"ffn": "relu", "trainer": {"max_steps": 11}}) is None
     assert same_experiment(old, {"ffn": "relu"}) is None  # a removed key is a different experiment
     assert same_experiment(old, old) == []
+
+
+def test_perf_options_do_not_change_the_hash():
+    cfg = {"ffn": "relu", "seed": 0, "model": {"d_model": 8}, "perf": {"ffn_impl": "naive", "compile": False}}
+    faster = {**cfg, "perf": {"ffn_impl": "recompute", "compile": True}}
+    without = {k: v for k, v in cfg.items() if k != "perf"}  # a record written before perf options existed
+    assert config_hash(cfg) == config_hash(faster) == config_hash(without)

@@ -105,24 +105,77 @@ def ffn_param_count(d_model: int, d_ff: int, variant: Variant) -> int:
     return matrices * d_model * d_ff + (d_ff if variant.learned_beta else 0)
 
 
-class FeedForward(nn.Module):
-    """act(xW) W2, or (act(xW) ⊙ xV) W2 when the variant is gated. Parameter names: w, v, w2, beta."""
+IMPLS = ("naive", "fused", "recompute")
 
-    def __init__(self, d_model: int, d_ff: int, variant: Variant, dropout: float = 0.0):
+
+class _GateThenProject(torch.autograd.Function):
+    """y = gate(h_w, h_v) W2ᵀ that saves only the pre-activations h_w = xW, h_v = xV and recomputes the gate
+    in backward.
+
+    Autograd would also keep act(h_w), the product and W2's input: for a gated FFN 4·d_ff' values per token
+    against 2·d_ff' here. Backward recomputes the element-wise gate (no matmul is repeated).
+    """
+
+    @staticmethod
+    def forward(ctx, h_w, h_v, w2, beta, gate):
+        ctx.gate = gate
+        ctx.save_for_backward(h_w, h_v, w2, beta)
+        with torch.no_grad():
+            a = gate(h_w, h_v if h_v.numel() else None, beta if beta.numel() else None)
+        return F.linear(a, w2.to(a.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        h_w, h_v, w2, beta = ctx.saved_tensors
+        inputs = [t.detach().requires_grad_() if t.numel() else None for t in (h_w, h_v, beta)]
+        with torch.enable_grad():
+            a = ctx.gate(*inputs)
+        g = g.to(a.dtype)
+        grad_w2 = (g.reshape(-1, g.shape[-1]).T @ a.detach().reshape(-1, a.shape[-1])).to(w2.dtype)
+        grad_a = g @ w2.to(g.dtype)
+        needed = [t for t in inputs if t is not None]
+        grads = iter(torch.autograd.grad(a, needed, grad_a))
+        grad_h_w, grad_h_v, grad_beta = (next(grads) if t is not None else None for t in inputs)
+        return grad_h_w, grad_h_v, grad_w2, grad_beta, None
+
+
+class FeedForward(nn.Module):
+    """act(xW) W2, or (act(xW) ⊙ xV) W2 when the variant is gated. Parameter names: w, v, w2, beta.
+
+    `impl` changes how, never what, is computed (tests hold every impl to the same outputs and gradients):
+    naive: one nn.Linear per matrix, autograd stores every intermediate (the reference);
+    fused: W and V in one matmul, x·[W; V]ᵀ (the parameters stay separate, so init and checkpoints agree);
+    recompute: backward recomputes the activation from the stored pre-activations (_GateThenProject), so a
+    gated FFN stores 2·d_ff' values per token instead of 4·d_ff', and plain GELU/Swish d_ff instead of 2·d_ff
+    (plain ReLU stores d_ff either way: its backward needs only its output).
+    """
+
+    def __init__(self, d_model: int, d_ff: int, variant: Variant, dropout: float = 0.0, impl: str = "naive"):
         super().__init__()
-        self.variant = variant
+        if impl not in IMPLS:
+            raise ValueError(f"unknown FFN impl {impl!r}; use one of {', '.join(IMPLS)} (perf.ffn_impl)")
+        self.variant, self.impl, self.d_ff = variant, impl, d_ff
         self.w = nn.Linear(d_model, d_ff, bias=False)
         self.v = nn.Linear(d_model, d_ff, bias=False) if variant.gated else None
         self.w2 = nn.Linear(d_ff, d_model, bias=False)
         self.beta = nn.Parameter(torch.ones(d_ff)) if variant.learned_beta else None
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, C)
-        h = self.w(x)  # (B, T, F)
-        if self.beta is not None:
-            h = h * torch.sigmoid(self.beta * h)  # Swish_β, β per hidden unit
+    def gate(self, h_w: torch.Tensor, h_v: torch.Tensor | None, beta: torch.Tensor | None) -> torch.Tensor:
+        """The element-wise part: act(h_w), times h_v when gated."""
+        if self.variant.learned_beta:
+            a = h_w * torch.sigmoid(beta * h_w)  # Swish_β, β per hidden unit
         else:
-            h = self.variant.activation(h)
-        if self.v is not None:
-            h = h * self.v(x)  # gate ⊙ linear branch
-        return self.w2(self.drop(h))  # (B, T, C)
+            a = self.variant.activation(h_w)
+        return a * h_v if h_v is not None else a  # gate ⊙ linear branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, C)
+        if self.impl == "fused" and self.v is not None:
+            h_w, h_v = F.linear(x, torch.cat([self.w.weight, self.v.weight])).split(self.d_ff, dim=-1)
+        else:
+            h_w, h_v = self.w(x), (self.v(x) if self.v is not None else None)  # (B, T, F) each
+        if self.impl != "recompute" or (self.training and self.drop.p > 0):  # dropout needs the stored mask
+            return self.w2(self.drop(self.gate(h_w, h_v, self.beta)))  # (B, T, C)
+        empty = h_w.new_empty(0)
+        return _GateThenProject.apply(h_w, h_v if h_v is not None else empty, self.w2.weight,
+                                      self.beta if self.beta is not None else empty, self.gate)

@@ -56,13 +56,18 @@ def build_optimizer(params, o: dict, max_steps: int):
 class LitLM(L.LightningModule):
     def __init__(
         self, model: dict, seed: int, optim: dict, max_steps: int,
-        full_eval_steps: tuple[int, ...] = (), curve_val_batches: int | None = None,
+        full_eval_steps: tuple[int, ...] = (), curve_val_batches: int | None = None, perf: dict | None = None,
     ):
         """`curve_val_batches`: intermediate evaluations (for curves) read only the first N validation
-        batches; the steps in `full_eval_steps` (early, final) always read the whole split."""
+        batches; the steps in `full_eval_steps` (early, final) always read the whole split.
+        `perf`: {"ffn_impl": naive|fused|recompute, "compile": bool}, speed options that leave the science alone."""
         super().__init__()
         self.save_hyperparameters()
-        self.model = Transformer(ModelConfig(**model), seed=seed)
+        perf = perf or {}
+        self.model = Transformer(ModelConfig(**model), seed=seed, ffn_impl=perf.get("ffn_impl", "naive"))
+        if perf.get("compile"):
+            torch._dynamo.reset()  # a sweep trains many variants in one process: start each from a clean cache
+            self.model.compile()  # in place: parameter names, init and checkpoints are unchanged
         self._sums: dict[str, torch.Tensor] = {}
 
     def shared_step(self, batch: torch.Tensor, stage: str) -> torch.Tensor:

@@ -117,12 +117,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, ffn_impl: str = "naive"):
         super().__init__()
         self.norm1 = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = CausalSelfAttention(cfg)
         self.norm2 = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.ffn = FeedForward(cfg.d_model, cfg.d_ff, get_variant(cfg.ffn), cfg.dropout)
+        self.ffn = FeedForward(cfg.d_model, cfg.d_ff, get_variant(cfg.ffn), cfg.dropout, ffn_impl)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -131,14 +131,17 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    """Decoder-only LM. `forward(idx, targets)` returns `(logits, loss)`; loss in nats per token."""
+    """Decoder-only LM. `forward(idx, targets)` returns `(logits, loss)`; loss in nats per token.
 
-    def __init__(self, cfg: ModelConfig, seed: int = 0):
+    `ffn_impl` (ffnlab.ffn.IMPLS) is how the FFN is computed, not what: a speed/memory option, not a setting.
+    """
+
+    def __init__(self, cfg: ModelConfig, seed: int = 0, ffn_impl: str = "naive"):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.blocks = nn.ModuleList(Block(cfg, ffn_impl) for _ in range(cfg.n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
         cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)

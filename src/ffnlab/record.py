@@ -15,8 +15,9 @@ from ffnlab.data import atomic_write_bytes
 RECORD_NAME = "metrics.json"
 STATUSES = ("ok", "failed", "diverged")
 SCHEMA_VERSION = 1
-# Config keys that say where things live or how they are shown, not what is computed: left out of the hash.
-HASH_EXCLUDE = ("paths", "sweep_name", "data.corpora_dir", "data.cache_dir", "trainer.progress_bar")
+# Config keys that say where things live, how they are shown or how fast they are computed, not what is
+# computed: left out of the hash. (`perf` options are tested to reproduce the reference within tolerance.)
+HASH_EXCLUDE = ("paths", "sweep_name", "data.corpora_dir", "data.cache_dir", "trainer.progress_bar", "perf")
 
 
 def _drop(cfg: dict, dotted: str) -> None:

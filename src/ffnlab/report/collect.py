@@ -10,9 +10,9 @@ import pandas as pd
 
 RECORD = "metrics.json"
 # Config keys that never define a "setting": the variant and seeds are what a study compares across,
-# the rest say where files live or how progress is shown.
+# the rest say where files live, how progress is shown or how fast results are computed (perf).
 NOT_SETTINGS = ("ffn", "seed", "data_seed", "sweep_name", "paths", "data.corpora_dir", "data.cache_dir",
-                "trainer.progress_bar", "trainer.threads", "hydra")
+                "trainer.progress_bar", "trainer.threads", "hydra", "perf")
 
 
 def run_dirs(roots: list[str | Path]) -> list[Path]:
