@@ -1,6 +1,7 @@
 """`ffnlab-train` end to end: complete records, clear errors, skip, resume, divergence, launchers, DDP."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -144,7 +145,7 @@ def test_every_experiment_composes_names_valid_variants_and_runs(env, tmp_path, 
         get_variant(variant)
     # One job of the study, shrunk to a tiny model on the embedded corpus, on the CPU.
     ffnlab_train(f"experiment={name}", "trainer=cpu", *TINY, "data=embedded", "data.vocab_size=384",
-                 "trainer.max_steps=8", env=env, cwd=tmp_path)
+                 "trainer.max_steps=8", "perf.compile=false", env=env, cwd=tmp_path)
     (r,) = records(tmp_path / "runs").values()
     assert r["status"] == "ok", json.dumps(r)[:2000]
 
@@ -173,3 +174,13 @@ def test_ddp_inside_a_sweep_is_refused_with_a_reason(env, tmp_path):
     ffnlab_train("-m", "trainer=ddp_cpu", *TINY, "trainer.max_steps=8", "sweep_name=ddp", env=env, cwd=tmp_path)
     (r,) = records(tmp_path / "multirun" / "ddp").values()
     assert r["status"] == "failed" and "single run" in r["error"]
+
+
+def test_bf16_mixed_precision_and_perf_options_run_on_cpu(env, tmp_path):
+    """The speed options through the real CLI: bf16 autocast on the CPU, the recomputing FFN; the record keeps
+    the precision (a setting) and the perf block (not part of the config hash)."""
+    ffnlab_train("ffn=swiglu", *TINY, "trainer.max_steps=8", "trainer.precision=bf16-mixed",
+                 "perf.ffn_impl=recompute", env=env, cwd=tmp_path)
+    (r,) = records(tmp_path / "runs").values()
+    assert r["status"] == "ok" and math.isfinite(r["final"]["val_loss"])
+    assert r["config"]["trainer"]["precision"] == "bf16-mixed" and r["config"]["perf"]["ffn_impl"] == "recompute"

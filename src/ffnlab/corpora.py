@@ -48,6 +48,10 @@ class Corpus:
             h.update(split.encode() + b"\0" + self.splits[split].encode() + b"\0")
         self.sha256 = h.hexdigest()
 
+    def tokenizer_texts(self) -> list[str]:
+        """What the BPE tokenizer trains on: the train split, line by line."""
+        return self.splits["train"].splitlines(keepends=True)
+
 
 def corpora_dir(configured: str | os.PathLike | None = None) -> Path:
     """The shared corpora folder: the configured path, else $FFNLAB_CORPORA, else ../shared/corpora."""

@@ -13,6 +13,7 @@ import io
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ffnlab.corpora import Corpus, load_corpus
+from ffnlab.hub import HubCorpus, from_config, token_file
 
 TOKENIZER_KIND = "bytelevel-bpe-v1"  # bump when the tokenizer recipe changes, so caches are rebuilt
 ENV_CACHE = "FFNLAB_CACHE"
@@ -50,8 +52,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def train_tokenizer(text: str, vocab_size: int):
-    """Byte-level BPE (GPT-2 style pre-tokenisation) trained on the train split only."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """Byte-level BPE (GPT-2 style pre-tokenisation) trained on texts of the train split only."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -64,11 +66,11 @@ def train_tokenizer(text: str, vocab_size: int):
         special_tokens=[],
         show_progress=False,
     )
-    tok.train_from_iterator(text.splitlines(keepends=True), trainer)
+    tok.train_from_iterator(texts, trainer)
     return tok
 
 
-def load_or_train_tokenizer(corpus: Corpus, vocab_size: int, root: Path):
+def load_or_train_tokenizer(corpus: Corpus | HubCorpus, vocab_size: int, root: Path):
     from tokenizers import Tokenizer
 
     path = root / "tokenizers" / f"{corpus.name}-{corpus.sha256[:16]}-{TOKENIZER_KIND}-{vocab_size}.json"
@@ -77,7 +79,7 @@ def load_or_train_tokenizer(corpus: Corpus, vocab_size: int, root: Path):
             return Tokenizer.from_file(str(path)), path
         except Exception:  # a corrupt cache entry is rebuilt, never trusted
             path.unlink(missing_ok=True)
-    tok = train_tokenizer(corpus.splits["train"], vocab_size)
+    tok = train_tokenizer(corpus.tokenizer_texts(), vocab_size)
     atomic_write_bytes(path, tok.to_str().encode())
     return tok, path
 
@@ -103,11 +105,15 @@ def load_or_encode(tok, tok_path: Path, corpus: Corpus, split: str) -> np.ndarra
     return ids
 
 
+def _ids(window: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(window, dtype=np.int64))
+
+
 class TrainBatches(Dataset):
     """Item i is the whole batch (B, seq_len+1) of step start_step+i; a pure function of the step."""
 
     def __init__(self, tokens: np.ndarray, seq_len: int, batch_size: int, steps: int, seed: int, start_step=0):
-        self.tokens = torch.from_numpy(tokens.astype(np.int64))
+        self.tokens = tokens  # kept as is (a memmap for hub corpora): slices are converted when read
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
         self.n_chunks = (len(tokens) - 1) // seq_len
         if self.n_chunks < 1:
@@ -133,14 +139,14 @@ class TrainBatches(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         starts = [c * self.seq_len for c in self.chunk_ids(self.start_step + i)]
-        return torch.stack([self.tokens[s : s + self.seq_len + 1] for s in starts])  # (B, T+1)
+        return torch.stack([_ids(self.tokens[s : s + self.seq_len + 1]) for s in starts])  # (B, T+1)
 
 
 class EvalChunks(Dataset):
     """Consecutive windows of seq_len+1 tokens with stride seq_len: each token is predicted once."""
 
     def __init__(self, tokens: np.ndarray, seq_len: int):
-        self.tokens = torch.from_numpy(tokens.astype(np.int64))
+        self.tokens = tokens
         self.seq_len = seq_len
         self.n = (len(tokens) - 1) // seq_len
 
@@ -149,7 +155,7 @@ class EvalChunks(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         s = i * self.seq_len
-        return self.tokens[s : s + self.seq_len + 1]
+        return _ids(self.tokens[s : s + self.seq_len + 1])
 
 
 @dataclass
@@ -179,8 +185,11 @@ class LMDataModule(L.LightningDataModule):
         max_steps: int = 1000,
         data_seed: int = 0,
         cache_dir: str | None = None,
+        hub: dict | None = None,
     ):
+        """`hub`: the data.hub block of a hub corpus (conf/data/c4.yaml); None for the local corpora."""
         super().__init__()
+        self.hub = hub
         self.corpus_name, self.corpora_dir, self.path = corpus, corpora_dir, path
         self.vocab_size_req, self.seq_len, self.batch_size = vocab_size, seq_len, batch_size
         self.eval_batch_size, self.max_steps, self.data_seed = eval_batch_size, max_steps, data_seed
@@ -193,10 +202,19 @@ class LMDataModule(L.LightningDataModule):
         """Read the corpus, train/load the tokenizer, encode/load every split. Idempotent."""
         if self.info is not None:
             return self.info
-        corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
-        tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
-        self.tokens = {s: load_or_encode(tok, tok_path, corpus, s) for s in corpus.splits}
-        bpt = {s: len(corpus.splits[s].encode()) / max(1, len(self.tokens[s])) for s in corpus.splits}
+        if self.hub:
+            corpus = from_config(self.corpus_name, self.hub)
+            tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+            key = hashlib.sha256(tok_path.read_bytes()).hexdigest()[:16]
+            files = {s: token_file(tok, corpus, s, tok_path.parent.parent / "tokens" / f"{tok_path.stem}-{key}-{s}.bin")
+                     for s in corpus.splits}
+            self.tokens = {s: arr for s, (arr, _) in files.items()}
+            bpt = {s: meta["bytes"] / max(1, meta["tokens"]) for s, (_, meta) in files.items()}
+        else:
+            corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
+            tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+            self.tokens = {s: load_or_encode(tok, tok_path, corpus, s) for s in corpus.splits}
+            bpt = {s: len(corpus.splits[s].encode()) / max(1, len(self.tokens[s])) for s in corpus.splits}
         for split in ("train", "val"):
             if len(self.tokens[split]) < self.seq_len + 1:
                 raise ValueError(

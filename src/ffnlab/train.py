@@ -99,13 +99,30 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
-def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
-    """Train one model and return the run record (raises on failure; the caller records it)."""
+def build_trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, logger_version: str = "from_step_0",
+                  **overrides: Any):
+    """The Lightning Trainer of every ffnlab run (the benchmark times this same one against a bare loop)."""
     import lightning as L
-    import torch
     from lightning.pytorch.loggers import CSVLogger
 
-    from ffnlab.callbacks import AtomicCheckpointIO, History, SaveLast
+    from ffnlab.callbacks import AtomicCheckpointIO
+
+    kwargs = dict(
+        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
+        max_steps=t.max_steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress_bar, enable_model_summary=False, enable_checkpointing=False,
+        logger=CSVLogger(str(run_dir), name="logs", version=logger_version), deterministic=True,
+        callbacks=callbacks, plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
+    )
+    return L.Trainer(**{**kwargs, **overrides})
+
+
+def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
+    """Train one model and return the run record (raises on failure; the caller records it)."""
+    import torch
+
+    from ffnlab.callbacks import History, SaveLast
     from ffnlab.data import LMDataModule, bits_per_byte
     from ffnlab.lit import DivergedError, LitLM
     from ffnlab.model import ModelConfig
@@ -128,26 +145,21 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
         corpus=d.corpus, corpora_dir=d.corpora_dir, path=d.path, vocab_size=d.vocab_size,
         seq_len=cfg.model.seq_len, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size,
         max_steps=t.max_steps, data_seed=cfg.data_seed, cache_dir=d.cache_dir,
+        hub=OmegaConf.to_container(d.hub, resolve=True) if d.get("hub") else None,
     )
     info = dm.load()
     lit = LitLM(_model_dict(cfg, info.vocab_size), seed=cfg.seed,
                 optim=OmegaConf.to_container(cfg.optim, resolve=True), max_steps=t.max_steps,
-                full_eval_steps=(early, t.max_steps), curve_val_batches=t.curve_val_batches)
+                full_eval_steps=(early, t.max_steps), curve_val_batches=t.curve_val_batches,
+                perf=OmegaConf.to_container(cfg.perf, resolve=True) if "perf" in cfg else None)
 
     world = int(t.devices) if t.strategy not in ("auto", None) else 1
     history = History(tokens_per_step=d.batch_size * cfg.model.seq_len * world)
     ckpt_dir = run_dir / "checkpoints"
     resume, start_step = _resume_point(ckpt_dir, chash)
     dm.start_step = start_step
-    trainer = L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
-        max_steps=t.max_steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
-        num_sanity_val_steps=0, gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.progress_bar, enable_model_summary=False, enable_checkpointing=False,
-        logger=CSVLogger(str(run_dir), name="logs", version=f"from_step_{start_step}"), deterministic=True,
-        callbacks=[history, SaveLast(ckpt_dir, _ckpt_every(t.ckpt_every, every), chash)],
-        plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
-    )
+    callbacks = [history, SaveLast(ckpt_dir, _ckpt_every(t.ckpt_every, every), chash)]
+    trainer = build_trainer(t, run_dir, every, callbacks, logger_version=f"from_step_{start_step}")
     if resume:
         log.info("resuming %s from %s (step %d)", run_dir, resume, start_step)
     trainer.fit(lit, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
