@@ -1,0 +1,93 @@
+"""Lightning overhead: ffnlab-train's own Trainer against a bare PyTorch loop, same model, batches and optimizer.
+
+Both start from a fresh LitLM (same seed) and the same LMDataModule; both clip gradients to norm 1 and step the
+same AdamW + warmup/cosine schedule. Only the loop differs. Validation is off inside the timed window.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from ffnlab.callbacks import History
+from ffnlab.data import LMDataModule
+from ffnlab.lit import LitLM, build_optimizer
+from ffnlab.train import CONF_DIR, _model_dict, build_trainer
+
+
+class _Stamps(L.Callback):
+    def __init__(self):
+        self.t: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.t.append(time.perf_counter())
+
+    def on_train_end(self, trainer, pl_module):
+        self.t.append(time.perf_counter())
+
+
+def train_config(overrides: list[str]) -> DictConfig:
+    """ffnlab-train's config, composed exactly as the CLI would compose it."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def _fresh(cfg: DictConfig, dm: LMDataModule) -> LitLM:
+    return LitLM(_model_dict(cfg, dm.info.vocab_size), seed=cfg.seed,
+                 optim=OmegaConf.to_container(cfg.optim, resolve=True), max_steps=cfg.trainer.max_steps,
+                 perf=OmegaConf.to_container(cfg.perf, resolve=True))
+
+
+def lightning_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
+    stamps = _Stamps()
+    lit = _fresh(cfg, dm)
+    history = History(tokens_per_step=cfg.data.batch_size * cfg.model.seq_len)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = build_trainer(cfg.trainer, Path(tmp), cfg.trainer.max_steps, [history, stamps],
+                                limit_val_batches=0, enable_progress_bar=False)
+        trainer.fit(lit, datamodule=dm)
+    return (stamps.t[-1] - stamps.t[warmup]) / (len(stamps.t) - 1 - warmup)
+
+
+def bare_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
+    lit = _fresh(cfg, dm)
+    model = lit.model.train()
+    opt, sched = build_optimizer(model.parameters(), cfg.optim, cfg.trainer.max_steps)
+    params = [p for p in model.parameters()]
+    torch.use_deterministic_algorithms(True)  # as the Trainer's deterministic=True
+    stamps = []
+    for batch in dm.train_dataloader():
+        stamps.append(time.perf_counter())
+        _, loss = model(batch[:, :-1], batch[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.trainer.gradient_clip_val)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        float(loss)  # the Trainer's History reads the loss every step, so the bare loop syncs too
+    stamps.append(time.perf_counter())
+    return (stamps[-1] - stamps[warmup]) / (len(stamps) - 1 - warmup)
+
+
+def lightning_vs_bare(overrides: list[str], rounds: int, warmup: int, progress=print) -> list[dict]:
+    """Alternating Lightning and bare runs (the order flips each round); seconds per step of each."""
+    cfg = train_config(overrides)
+    d = cfg.data
+    dm = LMDataModule(corpus=d.corpus, corpora_dir=d.corpora_dir, path=d.path, vocab_size=d.vocab_size,
+                      seq_len=cfg.model.seq_len, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size,
+                      max_steps=cfg.trainer.max_steps, data_seed=cfg.data_seed, cache_dir=d.cache_dir)
+    dm.load()
+    rows = []
+    for r in range(rounds):
+        order = [("lightning", lightning_s_per_step), ("bare", bare_s_per_step)]
+        for loop, fn in order if r % 2 == 0 else order[::-1]:
+            rows.append({"loop": loop, "round": r, "s_per_step": fn(cfg, dm, warmup)})
+        progress(f"overhead round {r + 1}/{rounds}: " + ", ".join(f"{x['loop']} {x['s_per_step']:.4f}s"
+                                                                  for x in rows[-2:]))
+    return rows

@@ -1,0 +1,49 @@
+"""ffnlab-bench: peers are built at ffnlab's dimensions, and the quick run writes every promised file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from ffnlab.bench.models import PEERS, SIZES, build_ffnlab, peer_available
+
+
+@pytest.mark.parametrize("peer", sorted(PEERS))
+@pytest.mark.parametrize("ffn", ["relu", "gelu", "swiglu", "bilinear"])
+def test_peers_have_ffnlabs_parameter_count(peer, ffn):
+    why = peer_available(peer)
+    if why:
+        pytest.skip(why)
+    size = SIZES["small"]
+    ours = build_ffnlab(size, ffn)
+    theirs = PEERS[peer](size, ffn)
+    if theirs is None:
+        assert peer == "hf-llama" and ffn in ("relu", "gelu")  # Llama's MLP is always gated
+        return
+    total = lambda b: sum(p.numel() for p in b.module.parameters())
+    bias = 2 * ours.module.cfg.d_ff * size.n_layers if peer == "x-transformers" and ours.module.cfg.gated else 0
+    assert total(theirs) == total(ours) + bias
+    assert theirs.ffn_params == ours.ffn_params + bias
+
+
+def test_quick_bench_writes_the_results_folder(tmp_path):
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "ffnlab.bench.cli", "--quick", "--variants", "relu,swiglu", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("README.md", "summary.csv", "steps.csv", "memory.csv", "gemm.csv", "overhead.csv",
+                 "bf16_curves.csv", "machine.json", "COMMAND.txt", "throughput.png"):
+        assert (out / name).is_file(), name
+    summary = pd.read_csv(out / "summary.csv")
+    ours = summary[summary["impl"] == "ffnlab-naive"]
+    assert set(ours["ffn"]) == {"relu", "swiglu"} and (ours["tokens_per_s"] > 0).all()
+    assert (ours["mfu"] > 0).all() and (ours["mfu"] < 1.5).all()
+    readme = (out / "README.md").read_text()
+    assert "Lightning overhead" in readme and "MFU" in readme and "bf16" in readme
+    for peer in PEERS:
+        assert (peer in set(summary["impl"])) == (peer_available(peer) is None)
+    overhead = pd.read_csv(out / "overhead.csv")
+    assert set(overhead["loop"]) == {"lightning", "bare"}
