@@ -57,6 +57,8 @@ def test_report_numbers_match_independent_computation(report):
     agreement = (out / "agreement.md").read_text()
     assert f"| Shazeer 2020, 65,536 steps | 3 | {rho:.2f} [" in agreement
     assert "**Verdict.**" in agreement
+    relu_row = next(ln for ln in (out / "table.md").read_text().splitlines() if ln.startswith("| relu |"))
+    assert "(baseline)" in relu_row and "[" not in relu_row  # no interval of ReLU against itself
     for f in ("runs.csv", "curves.csv", "table.md", "table.tex", "REPORT_COMMAND.txt"):
         assert (out / f).stat().st_size > 0
     for fig in ("final_loss", "curves", "delta_vs_paper", "loss_vs_flops", "loss_vs_time", "throughput_memory"):

@@ -40,11 +40,15 @@ def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _save(ax, figdir: Path, name: str) -> None:
+    """PNG and SVG, byte-stable: no date in the metadata, SVG ids from a fixed salt (re-runs diff cleanly)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
     fig = ax.figure
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(figdir / f"{name}.{ext}", dpi=130)
-    import matplotlib.pyplot as plt
+    with matplotlib.rc_context({"svg.hashsalt": "ffnlab"}):
+        fig.savefig(figdir / f"{name}.png", dpi=130, metadata={"Software": None})
+        fig.savefig(figdir / f"{name}.svg", dpi=130, metadata={"Date": None})
 
     plt.close(fig)
 

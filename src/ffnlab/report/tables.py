@@ -30,7 +30,7 @@ def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             name + (f" ({r['not_ok']})" if r.get("not_ok") else ""), str(int(r["n_seeds"])),
             _pm(r["val_loss"], r["val_loss_std"]), _f(r["val_ppl"], "{:.1f}"), _f(r["val_bpb"]),
             _f(r.get("delta"), "{:+.3f}"), _f(r.get("delta_pct"), "{:+.2f}"),
-            f"[{_f(r.get('delta_lo'), '{:+.3f}')}, {_f(r.get('delta_hi'), '{:+.3f}')}]",
+            f"[{_f(r.get('delta_lo'), '{:+.3f}')}, {_f(r.get('delta_hi'), '{:+.3f}')}]" if name != BASELINE else "",
             p if name != BASELINE else "(baseline)",
             (f"[{_f(r.get('paired_lo'), '{:+.3f}')}, {_f(r.get('paired_hi'), '{:+.3f}')}] "
              f"({_f(r.get('p_paired'), '{:.3g}')})") if name != BASELINE else "",
