@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     fig.savefig(out / "throughput.png", dpi=120)
     from ffnlab.bench.write import write_readme
 
-    write_readme(out, summary, memory, ovh, curves, gemm, peak, info, peers, args, default_impl, impls)
+    write_readme(out, summary, memory, ovh, curves, peak, info, peers, args, default_impl, impls)
     _log(f"wrote {out}/")
 
 

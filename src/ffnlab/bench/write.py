@@ -30,7 +30,7 @@ def bf16_gap(curves: pd.DataFrame, window: int = 20) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline(summary: pd.DataFrame, memory: pd.DataFrame, ovh: pd.DataFrame, curves: pd.DataFrame,
+def headline(summary: pd.DataFrame, ovh: pd.DataFrame, curves: pd.DataFrame,
              default_impl: str, variants: list[str], has_compile: bool) -> list[str]:
     impl = f"ffnlab-{default_impl}"
     lines = []
@@ -74,7 +74,7 @@ def headline(summary: pd.DataFrame, memory: pd.DataFrame, ovh: pd.DataFrame, cur
     return lines
 
 
-def write_readme(out: Path, summary, memory, ovh, curves, gemm, peak, info, peers, args, default_impl, impls):
+def write_readme(out: Path, summary, memory, ovh, curves, peak, info, peers, args, default_impl, impls):
     order = args.variants
     text = [
         "# Benchmarks: throughput, MFU, activation memory, Lightning overhead, bf16",
@@ -90,7 +90,7 @@ def write_readme(out: Path, summary, memory, ovh, curves, gemm, peak, info, peer
         "",
         "## Headline (against the targets of issue #5)",
         "",
-        *headline(summary, memory, ovh, curves, default_impl, order, args.compile),
+        *headline(summary, ovh, curves, default_impl, order, args.compile),
         "",
         "How it is measured: every configuration trains on the same fixed batch with AdamW (clip 1.0) under "
         f"`torch.use_deterministic_algorithms(True)`, as ffnlab-train does; {args.warmup} untimed warm-up steps, "
