@@ -204,15 +204,16 @@ class LMDataModule(L.LightningDataModule):
             return self.info
         if self.hub:
             corpus = from_config(self.corpus_name, self.hub)
-            tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+        else:
+            corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
+        tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+        if self.hub:  # streamed into memory-mapped token files
             key = hashlib.sha256(tok_path.read_bytes()).hexdigest()[:16]
             files = {s: token_file(tok, corpus, s, tok_path.parent.parent / "tokens" / f"{tok_path.stem}-{key}-{s}.bin")
                      for s in corpus.splits}
             self.tokens = {s: arr for s, (arr, _) in files.items()}
             bpt = {s: meta["bytes"] / max(1, meta["tokens"]) for s, (_, meta) in files.items()}
         else:
-            corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
-            tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
             self.tokens = {s: load_or_encode(tok, tok_path, corpus, s) for s in corpus.splits}
             bpt = {s: len(corpus.splits[s].encode()) / max(1, len(self.tokens[s])) for s in corpus.splits}
         for split in ("train", "val"):

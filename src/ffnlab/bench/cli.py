@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from ffnlab.bench import measure, overhead, tables
-from ffnlab.bench.models import PEERS, SIZES, build_ffnlab, peer_available
+from ffnlab.bench.models import PEERS, SIZES, Built, build_ffnlab, peer_available
 from ffnlab.ffn import IMPLS, FeedForward, get_variant
 
 SHAZEER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu"]
@@ -60,7 +60,7 @@ def ffn_bytes_per_token(size, ffn: str, impl: str, precision: str) -> float:
     cfg = size.model_config(ffn)
     block = FeedForward(cfg.d_model, cfg.d_ff, get_variant(ffn), impl=impl)
     x = torch.randn(size.batch_size, size.seq_len, cfg.d_model, requires_grad=True)
-    built = measure.Built(impl, block, lambda a, b: block(x).sum(), 0)
+    built = Built(impl, block, lambda a, b: block(x).sum(), 0)
     return measure.saved_activation_bytes(built, torch.zeros(1, 2, dtype=torch.long), precision) / x[..., 0].numel()
 
 

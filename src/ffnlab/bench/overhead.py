@@ -70,7 +70,7 @@ def bare_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        float(loss)  # the Trainer's History reads the loss every step, so the bare loop syncs too
+        float(loss.detach())  # the Trainer's History reads the loss every step, so the bare loop syncs too
     stamps.append(time.perf_counter())
     return (stamps[-1] - stamps[warmup]) / (len(stamps) - 1 - warmup)
 
