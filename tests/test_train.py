@@ -84,8 +84,28 @@ def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
     assert "1 refused" in out.stdout + out.stderr and "results revision" in out.stdout + out.stderr
 
 
+def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path):
+    base = ["-m", *TINY, "trainer.max_steps=8"]
+    ffnlab_train(*base, "ffn=relu,swiglu", "sweep_name=a", env=env, cwd=tmp_path)
+    donors = {r["ffn"]: r for r in records(tmp_path / "multirun" / "a").values()}
+    out = ffnlab_train(*base, "ffn=relu,gelu", "sweep_name=b", "perf.ffn_impl=fused", env=env, cwd=tmp_path)
+    assert "1 ok, 0 failed, 0 diverged, 0 skipped, 1 reused" in out.stdout + out.stderr
+    recs = {r["ffn"]: r for r in records(tmp_path / "multirun" / "b").values()}
+    relu = recs["relu"]
+    assert relu["reused_from"] == donors["relu"]["run_dir"] and "reused_from" not in recs["gelu"]
+    assert relu["final"] == donors["relu"]["final"] and relu["history"] == donors["relu"]["history"]
+    assert relu["config"]["sweep_name"] == "b" and "/multirun/b/" in relu["run_dir"]
+    assert not (Path(relu["run_dir"]) / "checkpoints").exists()  # nothing was trained
+    # A different experiment (another learning rate) or reuse_runs=false trains afresh.
+    ffnlab_train(*base, "ffn=relu", "optim.lr=1e-3", "sweep_name=c", env=env, cwd=tmp_path)
+    ffnlab_train(*base, "ffn=relu", "sweep_name=d", "reuse_runs=false", env=env, cwd=tmp_path)
+    for name in ("c", "d"):
+        (r,) = records(tmp_path / "multirun" / name).values()
+        assert r["status"] == "ok" and "reused_from" not in r
+
+
 def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
-    args = ["-m", "ffn=gelu", *TINY, "trainer.max_steps=240", "data.batch_size=16"]
+    args = ["-m", "ffn=gelu", *TINY, "trainer.max_steps=240", "data.batch_size=16", "reuse_runs=false"]
     ffnlab_train(*args, "sweep_name=full", env=env, cwd=tmp_path)
     cmd = [sys.executable, "-m", "ffnlab.train", *args, "sweep_name=killed"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,7 +17,8 @@ STATUSES = ("ok", "failed", "diverged")
 SCHEMA_VERSION = 1
 # Config keys that say where things live, how they are shown or how fast they are computed, not what is
 # computed: left out of the hash. (`perf` options are tested to reproduce the reference within tolerance.)
-HASH_EXCLUDE = ("paths", "sweep_name", "data.corpora_dir", "data.cache_dir", "trainer.progress_bar", "perf")
+HASH_EXCLUDE = ("paths", "sweep_name", "data.corpora_dir", "data.cache_dir", "trainer.progress_bar", "perf",
+                "reuse_runs")
 
 
 def _drop(cfg: dict, dotted: str) -> None:
@@ -114,3 +115,22 @@ def read_record(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def find_finished(root: Path, resolved: dict, revision: int, exclude: Path | None = None) -> Path | None:
+    """A run folder under `root` (e.g. multirun/) holding a finished run of the same experiment, or None.
+
+    "Same" means what the skip check means: status ok, this results revision, and a config that agrees on
+    every key but those left out of the hash (a different sweep_name, paths or perf options).
+    """
+    exclude = Path(exclude).resolve() if exclude else None
+    for path in sorted(Path(root).rglob(RECORD_NAME)):
+        if exclude is not None and path.parent.resolve() == exclude:
+            continue
+        rec = read_record(path)
+        if (rec is None or rec.get("status") != "ok" or rec.get("results_revision") != revision
+                or rec.get("ffn") != resolved.get("ffn") or rec.get("seed") != resolved.get("seed")):
+            continue
+        if same_experiment(rec.get("config") or {}, resolved) is not None:
+            return path.parent
+    return None

@@ -1,4 +1,5 @@
-"""Hydra callback that ends every sweep with a tally: how many runs succeeded, failed, diverged, were skipped."""
+"""Hydra callback that ends every sweep with a tally: how many runs succeeded, failed, diverged, were skipped,
+reused or refused."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 log = logging.getLogger("ffnlab")
+# reused: the same experiment had finished in another sweep, so its record was copied instead of retrained.
+OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused")
 
 
 def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
@@ -39,7 +42,7 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         c = tally(sweep_dir, self.start)
-        parts = [f"{c[k]} {k}" for k in ("ok", "failed", "diverged", "skipped", "refused")]
-        extra = [f"{n} {k}" for k, n in c.items() if k not in ("ok", "failed", "diverged", "skipped", "refused")]
+        parts = [f"{c[k]} {k}" for k in OUTCOMES]
+        extra = [f"{n} {k}" for k, n in c.items() if k not in OUTCOMES]
         line = f"sweep {sweep_dir}: " + ", ".join(parts + extra)
         log.info(line)

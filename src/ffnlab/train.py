@@ -22,7 +22,7 @@ from ffnlab import RESULTS_REVISION
 from ffnlab.corpora import CorpusError
 from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
 from ffnlab.model import ConfigError
-from ffnlab.record import config_hash, git_sha, read_record, same_experiment, versions, write_record
+from ffnlab.record import config_hash, find_finished, git_sha, read_record, same_experiment, versions, write_record
 
 log = logging.getLogger("ffnlab")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -238,6 +238,16 @@ def run(cfg: DictConfig) -> float:
         log.error(msg)
         _write_outcome(run_dir, "refused", msg)
         return math.inf
+
+    if hc.mode == RunMode.MULTIRUN and cfg.get("reuse_runs", False):
+        donor = find_finished(Path(hc.sweep.dir).parent, resolved, RESULTS_REVISION, exclude=run_dir)
+        if donor is not None:  # the same experiment finished in another sweep: copy its record, don't retrain
+            record = {**read_record(donor), "config": resolved, "config_hash": chash, "run_dir": str(run_dir),
+                      "reused_from": str(donor)}
+            write_record(run_dir, record)
+            _write_outcome(run_dir, "reused", str(donor))
+            log.info("reuse %s: the same experiment finished in %s", run_dir, donor)
+            return record["final"]["val_loss"]
 
     base = {"ffn": cfg.ffn, "seed": cfg.seed, "config": resolved, "config_hash": chash,
             "results_revision": RESULTS_REVISION,
