@@ -11,7 +11,7 @@ from scipy import stats
 
 from ffnlab.report.cli import main as report_main
 from ffnlab.report.paper import SHAZEER
-from ffnlab.report.stats import holm, welch
+from ffnlab.report.stats import holm, rank_differences, welch
 
 
 def _finals(sweep):
@@ -57,6 +57,22 @@ def test_report_numbers_match_independent_computation(report):
     agreement = (out / "agreement.md").read_text()
     assert f"| Shazeer 2020, 65,536 steps | 3 | {rho:.2f} [" in agreement
     assert "**Verdict.**" in agreement
+    # Our early (1/8-budget) ranking against the papers' own 1/8-budget column, from the raw records too.
+    early = {}
+    for p in sweep.rglob("metrics.json"):
+        r = json.loads(p.read_text())
+        early.setdefault(r["ffn"], []).append(r["early"]["val_loss"])
+    early_means = pd.Series({k: np.mean(v) for k, v in early.items()})
+    rho_early = stats.spearmanr(early_means[list(finals)], [SHAZEER[k][0] for k in finals]).statistic
+    assert f"| early (1/8) | Shazeer 2020, 65,536 steps | 3 | {rho_early:.2f} [" in agreement
+    # The headline: one row per variant with its Δ and interval, and the same verdict as agreement.md.
+    head = (out / "headline.md").read_text()
+    for name in finals:
+        row = next(ln for ln in head.splitlines() if ln.startswith(f"| {name} |"))
+        lo, hi = s.loc[name, "delta_lo"], s.loc[name, "delta_hi"]
+        if name != "relu":
+            assert f"{s.loc[name, 'delta']:+.3f} [{lo:+.3f}, {hi:+.3f}]" in row
+    assert head.split("**Verdict.**")[1] == agreement.split("**Verdict.**")[1]
     relu_row = next(ln for ln in (out / "table.md").read_text().splitlines() if ln.startswith("| relu |"))
     assert "(baseline)" in relu_row and "[" not in relu_row  # no interval of ReLU against itself
     for f in ("runs.csv", "curves.csv", "table.md", "table.tex", "REPORT_COMMAND.txt"):
@@ -138,3 +154,11 @@ def test_paired_interval_matches_scipy(report):
     lo, hi = res.confidence_interval(0.95)
     assert s.loc["swiglu", "paired_lo"] == pytest.approx(lo, rel=1e-9)
     assert s.loc["swiglu", "paired_hi"] == pytest.approx(hi, rel=1e-9)
+
+
+def test_rank_differences_lists_moves_of_two_or_more_places():
+    s = pd.DataFrame({"val_loss": [1.0, 2.0, 3.0, 4.0], "paper": [3.0, 2.0, 1.0, 4.0], "only_ours": [1, 2, 3, 4]},
+                     index=["a", "b", "c", "d"])
+    assert rank_differences(s, "paper") == [("a", 1, 3), ("c", 3, 1)]
+    s.loc["d", "paper"] = math.nan  # variants the paper lacks are left out of both rankings
+    assert rank_differences(s, "paper", min_shift=1) == [("a", 1, 3), ("c", 3, 1)]

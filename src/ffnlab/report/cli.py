@@ -9,8 +9,10 @@ Outputs (all in --out):
                  correction, early-horizon loss, rank, parameter counts, FLOPs/token, tokens/s, peak
                  memory, and the papers' numbers with their own Δ vs ReLU
   table.md       summary.csv as the paper-style Markdown table; table.tex the same in LaTeX
-  agreement.md   Spearman ρ / Kendall τ of our ranking vs Shazeer's and Narang's (bootstrap over seeds)
+  agreement.md   Spearman ρ / Kendall τ of our ranking vs Shazeer's and Narang's (bootstrap over seeds), our
+                 final loss against every paper column and our 1/8-budget loss against the papers' 1/8 columns,
                  and a plain-language verdict
+  headline.md    the compact table a README opens with (ours next to the papers, Δ, p, ranks) and the verdict
   figures/       PNG + SVG: final_loss, curves, delta_vs_paper, loss_vs_flops, loss_vs_time, throughput_memory
   REPORT_COMMAND.txt  the command that wrote this folder
 """
@@ -85,7 +87,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
             warnings.warn(f"{n} run(s) with status '{status}' (listed in runs.csv, left out of the statistics)",
                           stacklevel=2)
 
-    summaries, md, tex, agree_md, done = [], [], [], [], []
+    summaries, md, tex, agree_md, heads, done = [], [], [], [], [], []
     groups = _settings(runs)
     for label, g in groups:
         s = stats.summarize(g)
@@ -100,7 +102,9 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
         summaries.append(s.assign(setting=label).reset_index())
         md.append(tables.markdown(s, title=label))
         tex.append((f"% {label}\n" if label else "") + tables.latex(s))
-        agree_md.append((f"### {label}\n\n" if label else "") + tables.agreement_markdown(a, tables.verdict(s, a)))
+        text = tables.verdict(s, a, early=stats.summarize(g, horizon="early"))
+        agree_md.append((f"### {label}\n\n" if label else "") + tables.agreement_markdown(a, text))
+        heads.append(tables.headline(s, text, title=label))
     if not summaries:
         raise SystemExit("ffnlab-report: error: no finished ('ok') runs to summarize; see runs.csv for their status")
     summary = pd.concat(summaries, ignore_index=True)
@@ -110,6 +114,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     (out / "table.md").write_text(header + "\n".join(md))
     (out / "table.tex").write_text("\n".join(tex))
     (out / "agreement.md").write_text("# Rank agreement with the papers\n\n" + "\n".join(agree_md))
+    (out / "headline.md").write_text(header + "\n".join(heads))
 
     for label, g, s in done:
         figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
     except FileNotFoundError as e:
         sys.exit(f"ffnlab-report: error: {e}")
-    print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md figures/")
+    print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md figures/")
 
 
 if __name__ == "__main__":

@@ -121,30 +121,42 @@ def _rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
     return float(rho), float(tau), len(common)
 
 
+# (summary column, label, our horizon): our final loss against every paper column, and our early (1/8-budget)
+# loss against the papers' own 1/8-budget columns (65,536 of 524,288 steps).
+REFERENCES = [("shazeer_65k", "Shazeer 2020, 65,536 steps", "final"),
+              ("shazeer_524k", "Shazeer 2020, 524,288 steps", "final"),
+              ("narang_early", "Narang 2021, early (65,536)", "final"),
+              ("narang_final", "Narang 2021, final", "final"),
+              ("shazeer_65k", "Shazeer 2020, 65,536 steps", "early"),
+              ("narang_early", "Narang 2021, early (65,536)", "early")]
+
+
 def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Spearman ρ and Kendall τ of our variant ranking vs each paper column, with a seed-bootstrap interval.
 
-    The bootstrap resamples seeds within each variant (with replacement), recomputes the variant means and
-    the correlations; the interval is the 2.5–97.5 percentile over resamples.
+    `ours` says which of our horizons is ranked: "final", or "early" (the 1/8-budget evaluation, the analogue
+    of the papers' 65,536-step columns). The bootstrap resamples seeds within each variant (with replacement),
+    recomputes the variant means and the correlations; the interval is the 2.5–97.5 percentile over resamples.
     """
     ok = runs[runs["status"] == "ok"]
-    per_variant = {n: g["final_val_loss"].to_numpy() for n, g in ok.groupby("ffn")}
     rng = np.random.default_rng(seed)
     rows = []
-    for col, label in [("shazeer_65k", "Shazeer 2020, 65,536 steps"), ("shazeer_524k", "Shazeer 2020, 524,288 steps"),
-                       ("narang_early", "Narang 2021, early (65,536)"), ("narang_final", "Narang 2021, final")]:
+    for col, label, horizon in REFERENCES:
         if col not in summary:
             continue
+        loss = "final_val_loss" if horizon == "final" else "early_val_loss"
+        ours = summary["val_loss"] if horizon == "final" else summary["early_val_loss"]
+        per_variant = {n: g[loss].dropna().to_numpy() for n, g in ok.groupby("ffn")}
         theirs = summary[col]
-        rho, tau, n = _rank_corr(summary["val_loss"], theirs)
+        rho, tau, n = _rank_corr(ours, theirs)
         boots = []
         if n >= 3:
             for _ in range(n_boot):
-                means = pd.Series({k: rng.choice(v, len(v)).mean() for k, v in per_variant.items()})
+                means = pd.Series({k: rng.choice(v, len(v)).mean() for k, v in per_variant.items() if len(v)})
                 boots.append(_rank_corr(means, theirs)[:2])
         b = np.array(boots) if boots else np.full((1, 2), math.nan)
         rows.append({
-            "reference": label, "n_variants": n, "spearman_rho": rho,
+            "reference": label, "ours": horizon, "n_variants": n, "spearman_rho": rho,
             "rho_lo": np.nanpercentile(b[:, 0], 2.5) if boots else math.nan,
             "rho_hi": np.nanpercentile(b[:, 0], 97.5) if boots else math.nan,
             "kendall_tau": tau,
@@ -152,3 +164,16 @@ def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, see
             "tau_hi": np.nanpercentile(b[:, 1], 97.5) if boots else math.nan,
         })
     return pd.DataFrame(rows)
+
+
+def rank_differences(summary: pd.DataFrame, col: str, min_shift: int = 2) -> list[tuple[str, int, int]]:
+    """(variant, our rank, paper rank) where the two differ by at least `min_shift`, ranked over the variants
+    both have, largest shift first."""
+    common = summary[["val_loss", col]].dropna()
+    if len(common) < 3:
+        return []
+    ours = common["val_loss"].rank(method="min").astype(int)
+    theirs = common[col].rank(method="min").astype(int)
+    shift = (ours - theirs).abs()
+    keep = shift[shift >= min_shift].sort_values(ascending=False, kind="stable").index
+    return [(n, int(ours[n]), int(theirs[n])) for n in keep]

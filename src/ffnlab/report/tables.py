@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from ffnlab.report.stats import BASELINE, CORRECTION
+from ffnlab.report.stats import BASELINE, CORRECTION, rank_differences
 
 
 def _f(x, fmt="{:.3f}", none="–") -> str:
@@ -74,8 +74,9 @@ def latex(s: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
-    """A plain-language paragraph: which variants beat ReLU significantly, and whether the ordering held."""
+def verdict(s: pd.DataFrame, agree: pd.DataFrame, early: pd.DataFrame | None = None) -> str:
+    """A plain-language paragraph: which variants beat ReLU significantly (at the end, and at 1/8 of the budget
+    when `early`, the summary at that horizon, is given), and whether the papers' ordering held."""
     if BASELINE not in s.index or "significant" not in s:
         return f"No verdict: the runs include no '{BASELINE}' baseline to compare against."
     others = s.drop(index=BASELINE)
@@ -85,7 +86,7 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
     null = [n for n in others.index if n not in better + worse + untested]
     n = int(s["n_seeds"].min())
     parts = [f"With {n}–{int(s['n_seeds'].max())} seeds per variant," if n != int(s["n_seeds"].max())
-             else f"With {n} seeds per variant,"]
+             else f"With {n} seed{'s' if n != 1 else ''} per variant,"]
     parts.append(f"{', '.join(better)} beat ReLU significantly ({CORRECTION}-adjusted p < 0.05)." if better
                  else "no variant beat ReLU significantly.")
     if worse:
@@ -95,23 +96,71 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
                      "a null result, with the interval in the table bounding the effect.")
     if untested:
         parts.append(f"{', '.join(untested)} could not be tested (fewer than 2 seeds).")
-    row = agree[agree["reference"].str.startswith("Shazeer 2020, 65")] if len(agree) else agree
-    if len(row) and not math.isnan(row.iloc[0]["spearman_rho"]):
-        r = row.iloc[0]
-        held = "held" if r["spearman_rho"] >= 0.7 else ("partly held" if r["spearman_rho"] > 0.3 else "did not hold")
-        parts.append(f"Against Shazeer's 65,536-step column the ordering {held}: Spearman ρ = {r['spearman_rho']:.2f} "
-                     f"(bootstrap 95% interval {r['rho_lo']:.2f} to {r['rho_hi']:.2f}) over {r['n_variants']} "
-                     "variants; the paper's own two columns agree at ρ = 0.93, about the ceiling of a reproduction.")
+    if early is not None and "significant" in early:
+        e = early.drop(index=BASELINE)
+        e = e[e["p_holm"].notna()]
+        e_better = e[(e["significant"] == True) & (e["delta"] < 0)]  # noqa: E712
+        if len(e_better):
+            parts.append(f"At 1/8 of the budget {', '.join(e_better.index)} were significantly below ReLU "
+                         f"(Δ {e_better['delta'].max():+.3f} to {e_better['delta'].min():+.3f} nats).")
+        elif len(e):
+            parts.append("At 1/8 of the budget no variant was significantly below ReLU.")
+    final = agree[agree["ours"] == "final"] if len(agree) else agree
+    columns = (("Shazeer 2020, 65", "Shazeer's 65,536-step column"), ("Narang 2021, final", "Narang's final column"))
+    for prefix, text in columns:
+        row = final[final["reference"].str.startswith(prefix)] if len(final) else final
+        if len(row) and not math.isnan(row.iloc[0]["spearman_rho"]):
+            r = row.iloc[0]
+            rho = r["spearman_rho"]
+            held = "held" if rho >= 0.7 else ("partly held" if rho > 0.3 else "did not hold")
+            parts.append(f"Against {text} the ordering {held}: Spearman ρ = {rho:.2f} (bootstrap 95% interval "
+                         f"{r['rho_lo']:.2f} to {r['rho_hi']:.2f}) over {r['n_variants']} variants.")
+    if len(final) and "shazeer_65k" in s:
+        moved = rank_differences(s, "shazeer_65k")
+        if moved:
+            parts.append("Ranks that moved by two or more places against Shazeer's 65,536-step column: " +
+                         ", ".join(f"{n} (ours {a}, paper {b})" for n, a, b in moved) + ".")
+        parts.append("The paper's own two columns agree at ρ = 0.93, about the ceiling of a reproduction.")
     return " ".join(parts)
 
 
+def headline(s: pd.DataFrame, verdict_text: str, title: str = "") -> str:
+    """The compact table a README opens with: ours next to the papers, Δ vs ReLU, significance, ranks."""
+    head = ["FFN", "n", "val loss", "Δ vs ReLU [95% CI]", f"p ({CORRECTION})", "early Δ", "rank",
+            "Shazeer Δ 65k / 524k", "Shazeer rank", "Narang Δ final"]
+    paper_rank = s["shazeer_65k"].rank(method="min") if "shazeer_65k" in s else None
+    lines = [f"### {title}\n" if title else "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in s.iterrows():
+        base = name == BASELINE
+        sig = "*" if r.get("significant") is True else ""
+        delta = "" if base else (f"{_f(r.get('delta'), '{:+.3f}')} [{_f(r.get('delta_lo'), '{:+.3f}')}, "
+                                 f"{_f(r.get('delta_hi'), '{:+.3f}')}]")
+        pr = paper_rank.get(name) if paper_rank is not None else None
+        lines.append("| " + " | ".join([
+            name, str(int(r["n_seeds"])), _pm(r["val_loss"], r["val_loss_std"]), delta or "(baseline)",
+            "" if base else _f(r.get("p_holm"), "{:.2g}") + sig,
+            "" if base else _f(r.get("early_delta"), "{:+.3f}"), str(r["rank"]),
+            f"{_f(r.get('shazeer_65k_delta'), '{:+.3f}')} / {_f(r.get('shazeer_524k_delta'), '{:+.3f}')}",
+            _f(pr, "{:.0f}"), _f(r.get("narang_final_delta"), "{:+.3f}"),
+        ]) + " |")
+    lines += ["", "val loss: final validation loss (nats/token), mean ± std over seeds. Δ: vs ReLU's mean, Welch 95% "
+              f"interval; p: Welch test, {CORRECTION}-adjusted (* below 0.05). early Δ: the same at 1/8 of the budget. "
+              "rank: ours among the variants here; Shazeer rank: the paper's 65,536-step column among the same "
+              "variants. Paper Δ: their own loss minus their ReLU's (C4, T5-base).", "", "**Verdict.** " + verdict_text,
+              ""]
+    return "\n".join(lines)
+
+
 def agreement_markdown(agree: pd.DataFrame, verdict_text: str) -> str:
-    lines = ["| reference | variants | Spearman ρ [95% bootstrap] | Kendall τ [95% bootstrap] |", "|---|---|---|---|"]
+    lines = ["| ours | reference | variants | Spearman ρ [95% bootstrap] | Kendall τ [95% bootstrap] |",
+             "|---|---|---|---|---|"]
     for _, r in agree.iterrows():
-        lines.append(f"| {r['reference']} | {r['n_variants']} | {_f(r['spearman_rho'], '{:.2f}')} "
+        ours = "final" if r["ours"] == "final" else "early (1/8)"
+        lines.append(f"| {ours} | {r['reference']} | {r['n_variants']} | {_f(r['spearman_rho'], '{:.2f}')} "
                      f"[{_f(r['rho_lo'], '{:.2f}')}, {_f(r['rho_hi'], '{:.2f}')}] | {_f(r['kendall_tau'], '{:.2f}')} "
                      f"[{_f(r['tau_lo'], '{:.2f}')}, {_f(r['tau_hi'], '{:.2f}')}] |")
-    lines += ["", "Rank correlation of our mean final validation loss per variant with each paper column, over the "
-              "variants both have. The interval resamples seeds within each variant.", "", "**Verdict.** " +
+    lines += ["", "Rank correlation of our mean validation loss per variant (final, or at 1/8 of the budget against "
+              "the papers' own 1/8-budget columns) with each paper column, over the variants both have. The interval "
+              "resamples seeds within each variant.", "", "**Verdict.** " +
               verdict_text, ""]
     return "\n".join(lines)
