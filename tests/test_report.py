@@ -77,7 +77,8 @@ def test_report_numbers_match_independent_computation(report):
     assert "(baseline)" in relu_row and "[" not in relu_row  # no interval of ReLU against itself
     for f in ("runs.csv", "curves.csv", "table.md", "table.tex", "REPORT_COMMAND.txt"):
         assert (out / f).stat().st_size > 0
-    for fig in ("final_loss", "curves", "delta_vs_paper", "loss_vs_flops", "loss_vs_time", "throughput_memory"):
+    for fig in ("final_loss", "curves", "delta_vs_paper", "delta_by_horizon", "loss_vs_flops", "loss_vs_time",
+                "throughput_memory"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000 and (out / "figures" / f"{fig}.svg").exists()
     curves = pd.read_csv(out / "curves.csv")
     assert len(curves) == 9 * 8 and {"step", "tokens", "train_loss", "val_loss"} <= set(curves.columns)

@@ -13,7 +13,8 @@ Outputs (all in --out):
                  final loss against every paper column and our 1/8-budget loss against the papers' 1/8 columns,
                  and a plain-language verdict
   headline.md    the compact table a README opens with (ours next to the papers, Δ, p, ranks) and the verdict
-  figures/       PNG + SVG: final_loss, curves, delta_vs_paper, loss_vs_flops, loss_vs_time, throughput_memory
+  figures/       PNG + SVG: delta_by_horizon (the paper-style comparison), final_loss, curves, delta_vs_paper,
+                 loss_vs_flops, loss_vs_time, throughput_memory
   REPORT_COMMAND.txt  the command that wrote this folder
 """
 
@@ -67,6 +68,7 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
         _save(plots.loss_vs_compute(curves, runs, x="seconds"), figdir, "loss_vs_time")
     if "delta" in s:
         _save(plots.delta_vs_paper(s), figdir, "delta_vs_paper")
+        _save(plots.delta_by_horizon(s), figdir, "delta_by_horizon")
     _save(plots.throughput_memory(s), figdir, "throughput_memory")
 
 

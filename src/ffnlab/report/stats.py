@@ -97,9 +97,10 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
             early = ok.loc[ok["ffn"] == name, "early_val_loss"].dropna().to_numpy()
             by_seed = ok[ok["ffn"] == name].groupby("seed")["final_val_loss"].mean()
             _, plo, phi, pp, npairs = paired(by_seed, base_by_seed)
+            ed, elo, ehi, ep = welch(early, base_early) if len(early) else (math.nan,) * 4
             cols[name] = {"delta": d, "delta_lo": lo, "delta_hi": hi, "p_welch": p,
                           "paired_lo": plo, "paired_hi": phi, "p_paired": pp, "n_pairs": npairs,
-                          "early_delta": welch(early, base_early)[0] if len(early) else math.nan}
+                          "early_delta": ed, "early_delta_lo": elo, "early_delta_hi": ehi, "early_p_welch": ep}
         out = out.join(pd.DataFrame.from_dict(cols, orient="index"))
         out["delta_pct"] = 100 * out["delta"] / out.loc[BASELINE, "val_loss"]
         out.loc[BASELINE, ["p_welch", "p_paired"]] = math.nan
