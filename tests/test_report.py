@@ -114,6 +114,14 @@ def test_mixed_settings_are_split_never_averaged(report, recwarn):
     assert sorted(s["setting"].unique()) == ["model.d_model=48", "model.d_model=64"]
     assert s.loc[s["setting"] == "model.d_model=48"].set_index("ffn").loc["relu", "val_loss"] < 50
     assert any("mix settings" in str(w.message) for w in recwarn)
+    # settings.md puts the variants side by side across the settings, each at its own best.
+    lines = (out / "settings.md").read_text().splitlines()
+    assert "| FFN | model.d_model=48 | model.d_model=64 | best setting |" in lines[2]
+    relu = next(ln for ln in lines if ln.startswith("| relu |"))
+    assert "99.000" in relu and relu.count("model.d_model=48") == 1  # the best setting is the real one
+    gelu = next(ln for ln in lines if ln.startswith("| gelu |"))
+    assert "| – |" in gelu  # no gelu run at d_model 64
+    assert (out / "figures" / "by_setting.png").stat().st_size > 1000
 
 
 def test_single_seed_variant_warns_and_still_reports(report, recwarn):

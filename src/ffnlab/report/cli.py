@@ -13,6 +13,8 @@ Outputs (all in --out):
                  final loss against every paper column and our 1/8-budget loss against the papers' 1/8 columns,
                  and a plain-language verdict
   headline.md    the compact table a README opens with (ours next to the papers, Δ, p, ranks) and the verdict
+  settings.md    only when the runs mix settings (an LR grid, two inits): loss per variant × setting, Δ vs
+                 ReLU within each, each variant at its best setting; figures/by_setting the same as a chart
   figures/       PNG + SVG: delta_by_horizon (the paper-style comparison), final_loss, curves, delta_vs_paper,
                  loss_vs_flops, loss_vs_time, throughput_memory
   REPORT_COMMAND.txt  the command that wrote this folder
@@ -117,6 +119,10 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     (out / "table.tex").write_text("\n".join(tex))
     (out / "agreement.md").write_text("# Rank agreement with the papers\n\n" + "\n".join(agree_md))
     (out / "headline.md").write_text(header + "\n".join(heads))
+    if len(summaries) > 1:  # a grid of settings: the variants side by side across it
+        (out / "settings.md").write_text("# Across settings\n\n" + tables.settings_markdown(summary))
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        _save(plots.by_setting(summary), out / "figures", "by_setting")
 
     for label, g, s in done:
         figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
@@ -139,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
     except FileNotFoundError as e:
         sys.exit(f"ffnlab-report: error: {e}")
-    print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md figures/")
+    print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md "
+          f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}figures/")
 
 
 if __name__ == "__main__":

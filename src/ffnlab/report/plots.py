@@ -102,6 +102,22 @@ def delta_by_horizon(summary: pd.DataFrame, axes=None):
     return axes[0]
 
 
+def by_setting(summary: pd.DataFrame, ax=None):
+    """Final loss (mean ± std) per setting, one line per variant: is a win robust to, say, the learning rate?"""
+    ax = _ax(ax)
+    settings = list(dict.fromkeys(summary["setting"]))
+    x = {c: i for i, c in enumerate(settings)}
+    for i, name in enumerate(sorted(summary["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])):
+        sub = summary[summary["ffn"] == name]
+        ax.errorbar([x[c] for c in sub["setting"]], sub["val_loss"], yerr=sub["val_loss_std"].fillna(0),
+                    marker="o", ms=4, capsize=2, label=name, color=f"C{i % 10}", lw=2 if name == "relu" else 1.2)
+    ax.set_xticks(range(len(settings)), settings, rotation=20, fontsize=8)
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("Final loss per setting (mean ± std over seeds)")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
 def loss_vs_compute(curves_df: pd.DataFrame, runs: pd.DataFrame, ax=None, x: str = "flops"):
     """Validation loss against training FLOPs (x='flops') or training wall-clock seconds (x='seconds')."""
     ax = _ax(ax)

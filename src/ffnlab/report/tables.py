@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ffnlab.report.stats import BASELINE, CORRECTION, rank_differences
@@ -17,6 +18,12 @@ def _pm(mean, std) -> str:
     return _f(mean) + ("" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:.3f}")
 
 
+def _star(r) -> str:
+    """'*' when the row's test is significant (a bool or numpy bool; NaN and missing are not)."""
+    sig = r.get("significant")
+    return "*" if isinstance(sig, (bool, np.bool_)) and bool(sig) else ""
+
+
 def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %", "95% CI of Δ",
             f"p (Welch, {CORRECTION})", "paired-by-seed 95% CI (p)", "early loss", "rank", "d_ff",
@@ -24,7 +31,7 @@ def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             "Shazeer 65k (Δ)", "Shazeer 524k (Δ)", "Narang early (Δ)", "Narang final (Δ)"]
     rows = []
     for name, r in s.iterrows():
-        sig = "*" if r.get("significant") is True else ""
+        sig = _star(r)
         p = _f(r.get("p_holm"), "{:.3g}") + sig
         rows.append([
             name + (f" ({r['not_ok']})" if r.get("not_ok") else ""), str(int(r["n_seeds"])),
@@ -132,7 +139,7 @@ def headline(s: pd.DataFrame, verdict_text: str, title: str = "") -> str:
     lines = [f"### {title}\n" if title else "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in s.iterrows():
         base = name == BASELINE
-        sig = "*" if r.get("significant") is True else ""
+        sig = _star(r)
         delta = "" if base else (f"{_f(r.get('delta'), '{:+.3f}')} [{_f(r.get('delta_lo'), '{:+.3f}')}, "
                                  f"{_f(r.get('delta_hi'), '{:+.3f}')}]")
         pr = paper_rank.get(name) if paper_rank is not None else None
@@ -163,4 +170,34 @@ def agreement_markdown(agree: pd.DataFrame, verdict_text: str) -> str:
               "the papers' own 1/8-budget columns) with each paper column, over the variants both have. The interval "
               "resamples seeds within each variant.", "", "**Verdict.** " +
               verdict_text, ""]
+    return "\n".join(lines)
+
+
+def settings_markdown(summary: pd.DataFrame) -> str:
+    """Runs that mix settings (a learning-rate grid, two inits): mean final loss per variant × setting, Δ vs
+    ReLU within each setting (* = significant there), and each variant at its own best setting."""
+    from ffnlab.report.paper import order_key
+
+    settings = list(dict.fromkeys(summary["setting"]))
+    s = summary.set_index(["ffn", "setting"])
+    names = sorted(summary["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])
+    head = ["FFN", *settings, "best setting", "best loss", "Δ vs ReLU's best"]
+    best = summary.loc[summary.groupby("ffn")["val_loss"].idxmin()].set_index("ffn")
+    relu_best = best.loc[BASELINE, "val_loss"] if BASELINE in best.index else math.nan
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in names:
+        cells = [n]
+        for c in settings:
+            if (n, c) not in s.index:
+                cells.append("–")
+                continue
+            r = s.loc[(n, c)]
+            delta = "" if n == BASELINE or pd.isna(r.get("delta")) else f" (Δ {r['delta']:+.3f}{_star(r)})"
+            cells.append(_pm(r["val_loss"], r["val_loss_std"]) + delta)
+        b = best.loc[n]
+        cells += [b["setting"], _f(b["val_loss"]), "" if n == BASELINE else _f(b["val_loss"] - relu_best, "{:+.3f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Final validation loss, mean ± std over seeds, per setting; Δ vs ReLU at the same setting (* = "
+              f"significant there, Welch with {CORRECTION}). Best setting: the one with each variant's lowest mean "
+              "loss; picking it on the validation split flatters every variant alike.", ""]
     return "\n".join(lines)
