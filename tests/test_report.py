@@ -171,3 +171,25 @@ def test_rank_differences_lists_moves_of_two_or_more_places():
     assert rank_differences(s, "paper") == [("a", 1, 3), ("c", 3, 1)]
     s.loc["d", "paper"] = math.nan  # variants the paper lacks are left out of both rankings
     assert rank_differences(s, "paper", min_shift=1) == [("a", 1, 3), ("c", 3, 1)]
+
+
+def test_keys_left_out_of_the_hash_never_split_a_report(report):
+    """A record written by a newer ffnlab carries keys older ones lack (reuse_runs, perf); such keys, left out of
+    the config hash, must not split the runs into settings."""
+    from ffnlab.record import HASH_EXCLUDE
+
+    sweep, out = report
+    path = next(sweep.glob("*ffn=relu,*seed=0,*")) / "metrics.json"
+    rec = json.loads(path.read_text())
+    for key in HASH_EXCLUDE:
+        head, _, rest = key.partition(".")
+        if rest:
+            rec["config"].setdefault(head, {})[rest] = "only-here"
+        else:
+            rec["config"][head] = "only-here"
+    path.write_text(json.dumps(rec))
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    s = pd.read_csv(out / "summary.csv")
+    assert s["setting"].isna().all() or (s["setting"] == "").all()
+    assert not (out / "settings.md").exists()
+    assert s.set_index("ffn").loc["relu", "n_seeds"] == 3

@@ -10,9 +10,10 @@ import pandas as pd
 
 RECORD = "metrics.json"
 # Config keys that never define a "setting": the variant and seeds are what a study compares across,
-# the rest say where files live, how progress is shown or how fast results are computed (perf).
+# the rest say where files live, how progress is shown, how fast results are computed (perf) or whether a
+# run may be copied from another study (reuse_runs). Every key of ffnlab.record.HASH_EXCLUDE is here (tested).
 NOT_SETTINGS = ("ffn", "seed", "data_seed", "sweep_name", "paths", "data.corpora_dir", "data.cache_dir",
-                "trainer.progress_bar", "trainer.threads", "hydra", "perf")
+                "trainer.progress_bar", "trainer.threads", "hydra", "perf", "reuse_runs")
 
 
 def run_dirs(roots: list[str | Path]) -> list[Path]:
