@@ -122,6 +122,12 @@ def test_mixed_settings_are_split_never_averaged(report, recwarn):
     gelu = next(ln for ln in lines if ln.startswith("| gelu |"))
     assert "| – |" in gelu  # no gelu run at d_model 64
     assert (out / "figures" / "by_setting.png").stat().st_size > 1000
+    # Reported again without the odd run, into the same folder: nothing of the split report is left behind.
+    shutil.rmtree(clone)
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    assert not (out / "settings.md").exists() and not (out / "figures" / "by_setting.png").exists()
+    assert sorted(p.name for p in (out / "figures").iterdir() if p.is_dir()) == []
+    assert (out / "figures" / "final_loss.png").exists()
 
 
 def test_single_seed_variant_warns_and_still_reports(report, recwarn):

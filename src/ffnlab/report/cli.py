@@ -74,6 +74,19 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
     _save(plots.throughput_memory(s), figdir, "throughput_memory")
 
 
+def _clear_previous(out: Path) -> None:
+    """An earlier report in the same folder may have written what this one will not (settings.md, figures of
+    settings that are gone): remove those derived files first, so the folder never mixes two reports."""
+    (out / "settings.md").unlink(missing_ok=True)
+    figures = out / "figures"
+    if figures.is_dir():
+        for f in sorted(figures.rglob("*"), reverse=True):  # files before the folders that hold them
+            if f.is_file() and f.suffix in (".png", ".svg"):
+                f.unlink()
+            elif f.is_dir() and not any(f.iterdir()):
+                f.rmdir()
+
+
 def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
     runs, curves = collect.load(roots)
     dup = runs["status"].eq("ok") & runs["config_hash"].notna() & runs.duplicated("config_hash", keep="first")
@@ -83,6 +96,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     runs["duplicate"] = dup
     runs.loc[dup, "status"] = "duplicate"
     out.mkdir(parents=True, exist_ok=True)
+    _clear_previous(out)
     keep = [c for c in runs.columns if not c.startswith("cfg.")] + collect.varying_columns(runs)
     runs[keep].to_csv(out / "runs.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
