@@ -97,7 +97,7 @@ def delta_by_horizon(summary: pd.DataFrame, axes=None):
         ax.set_xlabel("Δ loss vs ReLU (nats; left of 0 is better)")
         ax.xaxis.set_major_locator(plt.MaxNLocator(5))
     axes[0].set_yticks(y, s.index)
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].legend(fontsize=8, loc="upper left")
     axes[0].figure.suptitle("Δ vs ReLU at equal parameters: ours (WikiText-2, CPU scale) and the paper's (C4)")
     return axes[0]
 
