@@ -120,7 +120,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
         summaries.append(s.assign(setting=label).reset_index())
         md.append(tables.markdown(s, title=label))
         tex.append((f"% {label}\n" if label else "") + tables.latex(s))
-        text = tables.verdict(s, a, early=stats.summarize(g, horizon="early"))
+        text = tables.verdict(s, a)
         agree_md.append((f"### {label}\n\n" if label else "") + tables.agreement_markdown(a, text))
         heads.append(tables.headline(s, text, title=label))
     if not summaries:

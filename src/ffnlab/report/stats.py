@@ -103,9 +103,11 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
                           "early_delta": ed, "early_delta_lo": elo, "early_delta_hi": ehi, "early_p_welch": ep}
         out = out.join(pd.DataFrame.from_dict(cols, orient="index"))
         out["delta_pct"] = 100 * out["delta"] / out.loc[BASELINE, "val_loss"]
-        out.loc[BASELINE, ["p_welch", "p_paired"]] = math.nan
+        out.loc[BASELINE, ["p_welch", "p_paired", "early_p_welch"]] = math.nan
         out["p_holm"] = holm(out["p_welch"])
         out["significant"] = out["p_holm"] < alpha
+        out["early_p_holm"] = holm(out["early_p_welch"])  # the same test at 1/8 of the budget
+        out["early_significant"] = out["early_p_holm"] < alpha
         out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)
     out["rank"] = out["val_loss"].rank(method="min").astype(int)
     out = out.join(reference_table(), how="left")

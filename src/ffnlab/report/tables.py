@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ffnlab.report.paper import order_key
 from ffnlab.report.stats import BASELINE, CORRECTION, rank_differences
 
 
@@ -81,9 +82,9 @@ def latex(s: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def verdict(s: pd.DataFrame, agree: pd.DataFrame, early: pd.DataFrame | None = None) -> str:
-    """A plain-language paragraph: which variants beat ReLU significantly (at the end, and at 1/8 of the budget
-    when `early`, the summary at that horizon, is given), and whether the papers' ordering held."""
+def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
+    """A plain-language paragraph: which variants beat ReLU significantly (at the end and at 1/8 of the budget),
+    and whether the papers' ordering held."""
     if BASELINE not in s.index or "significant" not in s:
         return f"No verdict: the runs include no '{BASELINE}' baseline to compare against."
     others = s.drop(index=BASELINE)
@@ -103,15 +104,13 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame, early: pd.DataFrame | None = N
                      "a null result, with the interval in the table bounding the effect.")
     if untested:
         parts.append(f"{', '.join(untested)} could not be tested (fewer than 2 seeds).")
-    if early is not None and "significant" in early:
-        e = early.drop(index=BASELINE)
-        e = e[e["p_holm"].notna()]
-        e_better = e[(e["significant"] == True) & (e["delta"] < 0)]  # noqa: E712
-        if len(e_better):
-            parts.append(f"At 1/8 of the budget {', '.join(e_better.index)} were significantly below ReLU "
-                         f"(Δ {e_better['delta'].max():+.3f} to {e_better['delta'].min():+.3f} nats).")
-        elif len(e):
-            parts.append("At 1/8 of the budget no variant was significantly below ReLU.")
+    e = others[others["early_p_holm"].notna()] if "early_p_holm" in others else others.iloc[:0]
+    e_better = e[(e["early_significant"] == True) & (e["early_delta"] < 0)]  # noqa: E712
+    if len(e_better):
+        parts.append(f"At 1/8 of the budget {', '.join(e_better.index)} were significantly below ReLU "
+                     f"(Δ {e_better['early_delta'].max():+.3f} to {e_better['early_delta'].min():+.3f} nats).")
+    elif len(e):
+        parts.append("At 1/8 of the budget no variant was significantly below ReLU.")
     final = agree[agree["ours"] == "final"] if len(agree) else agree
     columns = (("Shazeer 2020, 65", "Shazeer's 65,536-step column"), ("Narang 2021, final", "Narang's final column"))
     for prefix, text in columns:
@@ -176,8 +175,6 @@ def agreement_markdown(agree: pd.DataFrame, verdict_text: str) -> str:
 def settings_markdown(summary: pd.DataFrame) -> str:
     """Runs that mix settings (a learning-rate grid, two inits): mean final loss per variant × setting, Δ vs
     ReLU within each setting (* = significant there), and each variant at its own best setting."""
-    from ffnlab.report.paper import order_key
-
     settings = list(dict.fromkeys(summary["setting"]))
     s = summary.set_index(["ffn", "setting"])
     names = sorted(summary["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])
