@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from hydra import compose, initialize_config_dir
 
@@ -17,8 +18,8 @@ from ffnlab.ffn import VARIANTS, get_variant
 from ffnlab.train import CONF_DIR
 
 REQUIRED = ["status", "ffn", "seed", "gated", "d_model", "d_ff", "params", "flops_per_token", "steps", "tokens",
-            "early", "final", "history", "tokens_per_s", "wall_s", "peak_rss_mb", "data", "config", "config_hash",
-            "git_sha", "versions", "error"]
+            "early", "final", "history", "tokens_per_s", "wall_s", "peak_rss_mb", "peak_gpu_mb", "data", "config",
+            "config_hash", "git_sha", "versions", "error"]
 
 
 def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
@@ -37,6 +38,7 @@ def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
         assert {"val_loss", "val_ppl", "val_bpb", "test_loss"} <= set(r["final"])
         assert {"corpus", "tokenizer", "vocab_size", "train_tokens"} <= set(r["data"])
         assert r["data"]["corpus"] == "embedded" and r["tokens"] == 8 * 8 * 32
+        assert (r["peak_gpu_mb"] is None) == (not torch.cuda.is_available())
     # Same data, same non-FFN init: every variant's record names the same corpus hash and token counts.
     assert len({(r["data"]["sha256"], r["data"]["train_tokens"]) for r in recs.values()}) == 1
 

@@ -129,6 +129,8 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
 
     t_start = time.time()
     _reset_peak_rss()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(int(t.threads))
@@ -206,6 +208,7 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
         "wall_s": time.time() - t_start,
         "resumed_from_step": dm.start_step or None,
         "peak_rss_mb": _peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
         "data": vars(info),
         "is_global_zero": trainer.is_global_zero,
     }

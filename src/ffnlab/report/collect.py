@@ -55,7 +55,8 @@ def _row(run_dir: Path, rec: dict) -> dict:
         "final_val_loss": final.get("val_loss"), "final_val_ppl": final.get("val_ppl"),
         "final_val_bpb": final.get("val_bpb"), "final_test_loss": final.get("test_loss"),
         "tokens_per_s": rec.get("tokens_per_s"), "train_s": rec.get("train_s"), "wall_s": rec.get("wall_s"),
-        "peak_rss_mb": rec.get("peak_rss_mb"), "corpus": data.get("corpus"), "tokenizer": data.get("tokenizer"),
+        "peak_rss_mb": rec.get("peak_rss_mb"), "peak_gpu_mb": rec.get("peak_gpu_mb"),
+        "corpus": data.get("corpus"), "tokenizer": data.get("tokenizer"),
         "vocab_size": data.get("vocab_size"), "config_hash": rec.get("config_hash"), "git_sha": rec.get("git_sha"),
         "error": rec.get("error"), "reused_from": rec.get("reused_from"),
     }
