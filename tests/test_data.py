@@ -44,6 +44,25 @@ def test_eval_chunks_predict_each_token_once():
     assert targets.tolist() == list(range(1, 1 + 16 * len(ds)))
 
 
+def test_ddp_shards_make_the_single_process_batch_of_their_combined_size():
+    # Rank r of 2 at step s holds the r-th half of what one process with batch 2B reads at step s, resumed or not.
+    tokens = np.arange(16 * 40 + 1, dtype=np.uint16)
+    one = TrainBatches(tokens, 16, 8, steps=12, seed=3)
+    for start in (0, 5):
+        ranks = [TrainBatches(tokens, 16, 4, steps=12, seed=3, start_step=start, rank=r, world=2) for r in (0, 1)]
+        for i in range(12 - start):
+            assert torch.equal(torch.cat([ranks[0][i], ranks[1][i]]), one[start + i])
+
+
+def test_ddp_eval_shards_cover_the_split_once_without_padding():
+    tokens = np.arange(16 * 11 + 1, dtype=np.uint16)  # 11 windows: not divisible by 3 processes
+    whole = EvalChunks(tokens, 16)
+    shards = [EvalChunks(tokens, 16, rank=r, world=3) for r in range(3)]
+    assert sum(map(len, shards)) == len(whole) == 11
+    got = sorted(int(sh[i][0]) for sh in shards for i in range(len(sh)))
+    assert got == [int(whole[i][0]) for i in range(len(whole))]
+
+
 def test_same_batches_for_every_variant(cache_dir):
     # The DataModule knows nothing of the model: two modules for two variants give identical loaders.
     a, b = dm(cache_dir), dm(cache_dir)

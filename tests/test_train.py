@@ -145,12 +145,17 @@ def test_launchers_complete_a_two_run_sweep(env, tmp_path, launcher):
     assert all(r["status"] == "ok" for r in recs.values())
 
 
-def test_ddp_on_two_cpu_processes_writes_one_record(env, tmp_path):
-    ffnlab_train("trainer=ddp_cpu", *TINY, "trainer.max_steps=8", env=env, cwd=tmp_path)
+def test_ddp_on_two_cpu_processes_is_the_single_run_with_twice_the_batch(env, tmp_path):
+    ffnlab_train("trainer=ddp_cpu", *TINY, "trainer.max_steps=8", "hydra.run.dir=runs/ddp", env=env, cwd=tmp_path)
+    ffnlab_train(*TINY, "data.batch_size=16", "trainer.max_steps=8", "hydra.run.dir=runs/one", env=env, cwd=tmp_path)
     recs = records(tmp_path / "runs")
-    assert len(recs) == 1
-    (r,) = recs.values()
-    assert r["status"] == "ok" and r["tokens"] == 2 * 8 * 8 * 32  # two processes, each its own batch
+    assert len(recs) == 2  # rank 0 alone writes the DDP run's record
+    ddp, one = recs["ddp"], recs["one"]
+    assert ddp["status"] == "ok" and ddp["tokens"] == one["tokens"] == 2 * 8 * 8 * 32
+    # Same chunks per step, same init: equal up to the order of float sums (the gradient all-reduce).
+    for a, b in zip(ddp["history"], one["history"], strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-4)
 
 
 def _experiments() -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
@@ -40,6 +41,8 @@ class History(L.Callback):
         if self.rows and self.rows[-1]["step"] == step:
             return
         train = sum(self._train_losses) / len(self._train_losses) if self._train_losses else None
+        if train is not None and trainer.world_size > 1:  # under DDP: the mean over every process's batches
+            train = float(trainer.strategy.reduce(torch.tensor(train, device=pl_module.device), reduce_op="mean"))
         self.rows.append(
             {
                 "step": step,

@@ -110,11 +110,17 @@ def _ids(window: np.ndarray) -> torch.Tensor:
 
 
 class TrainBatches(Dataset):
-    """Item i is the whole batch (B, seq_len+1) of step start_step+i; a pure function of the step."""
+    """Item i is the whole batch (B, seq_len+1) of step start_step+i; a pure function of the step.
 
-    def __init__(self, tokens: np.ndarray, seq_len: int, batch_size: int, steps: int, seed: int, start_step=0):
+    Under DDP, process `rank` of `world` takes the rank-th of the `world` consecutive batches of each step, so
+    the step's global batch holds exactly the chunks a single process with batch world×B would read.
+    """
+
+    def __init__(self, tokens: np.ndarray, seq_len: int, batch_size: int, steps: int, seed: int, start_step=0,
+                 rank: int = 0, world: int = 1):
         self.tokens = tokens  # kept as is (a memmap for hub corpora): slices are converted when read
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
+        self.rank, self.world = rank, world
         self.n_chunks = (len(tokens) - 1) // seq_len
         if self.n_chunks < 1:
             raise ValueError(f"train split has {len(tokens)} tokens, fewer than seq_len+1 = {seq_len + 1}")
@@ -138,23 +144,27 @@ class TrainBatches(Dataset):
         return [int(self._perm(k // self.n_chunks)[k % self.n_chunks]) for k in range(first, first + self.batch_size)]
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        starts = [c * self.seq_len for c in self.chunk_ids(self.start_step + i)]
+        starts = [c * self.seq_len for c in self.chunk_ids((self.start_step + i) * self.world + self.rank)]
         return torch.stack([_ids(self.tokens[s : s + self.seq_len + 1]) for s in starts])  # (B, T+1)
 
 
 class EvalChunks(Dataset):
-    """Consecutive windows of seq_len+1 tokens with stride seq_len: each token is predicted once."""
+    """Consecutive windows of seq_len+1 tokens with stride seq_len: each token is predicted once.
 
-    def __init__(self, tokens: np.ndarray, seq_len: int):
+    Under DDP, process `rank` of `world` takes windows rank, rank+world, ...: no window is padded or repeated, so
+    the loss summed over processes is exactly the whole split's.
+    """
+
+    def __init__(self, tokens: np.ndarray, seq_len: int, rank: int = 0, world: int = 1):
         self.tokens = tokens
         self.seq_len = seq_len
-        self.n = (len(tokens) - 1) // seq_len
+        self.ids = range(rank, (len(tokens) - 1) // seq_len, world)
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.ids)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        s = i * self.seq_len
+        s = self.ids[i] * self.seq_len
         return _ids(self.tokens[s : s + self.seq_len + 1])
 
 
@@ -245,11 +255,18 @@ class LMDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         ds = TrainBatches(self.tokens["train"], self.seq_len, self.batch_size, self.max_steps,
-                          self.data_seed, self.start_step)
+                          self.data_seed, self.start_step, *self._rank_world())
         return DataLoader(ds, batch_size=None, shuffle=False)
 
+    def _rank_world(self) -> tuple[int, int]:
+        """This process's shard. The Trainer runs with use_distributed_sampler=False: the data shards itself,
+        since Lightning's sampler would reshuffle the training batches and pad the evaluation splits."""
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
     def eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(EvalChunks(self.tokens[split], self.seq_len), batch_size=self.eval_batch_size)
+        ds = EvalChunks(self.tokens[split], self.seq_len, *self._rank_world())
+        return DataLoader(ds, batch_size=self.eval_batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_loader("val")

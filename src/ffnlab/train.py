@@ -110,7 +110,8 @@ def build_trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, log
     kwargs = dict(
         accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
         max_steps=t.max_steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
-        num_sanity_val_steps=0, gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
+        num_sanity_val_steps=0, use_distributed_sampler=False,  # the data module shards itself (ffnlab.data)
+        gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.progress_bar, enable_model_summary=False, enable_checkpointing=False,
         logger=CSVLogger(str(run_dir), name="logs", version=logger_version), deterministic=True,
         callbacks=callbacks, plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
