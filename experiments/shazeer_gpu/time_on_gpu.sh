@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Measures what one `experiment=shazeer_gpu` run costs on the GPU at hand, with the preset's model (base: 12 layers,
 # d_model 768, seq 512), batch (32 × 512), bf16-mixed and vocabulary size (32,000), for a short budget: STEPS
-# steps of every Shazeer variant at seed 0 in one process, then the same for relu and swiglu with
-# perf.compile=true, then one run through Lightning's DDP strategy. Offline, so WikiText-2 stands in for C4 (the
+# steps of every Shazeer variant at seed 0 in one process, eager, then relu and swiglu with perf.compile=true
+# (the preset's default), then one run through Lightning's DDP strategy. Offline, so WikiText-2 stands in for C4 (the
 # time per token does not depend on the text). Writes the two ffnlab-report folders and timing.csv to OUT_DIR.
 #   bash experiments/shazeer_gpu/time_on_gpu.sh results/shazeer_gpu_timing
 set -uo pipefail
 OUT_DIR=${1:?usage: time_on_gpu.sh OUT_DIR}
-STEPS=${STEPS:-400}
+STEPS=${STEPS:-400}  # a multiple of 8 (the early evaluation is at STEPS/8)
 TRAIN=${TRAIN:-ffnlab-train}
 export FFNLAB_OUTPUT=${FFNLAB_OUTPUT:-/tmp/ffnlab-gpu-timing}
 common=(experiment=shazeer_gpu data=wikitext2 data.vocab_size=32000 trainer.max_steps=$STEPS
         trainer.ckpt_every=$STEPS optim.warmup_steps=$((STEPS / 4)) seed=0 reuse_runs=false)
-$TRAIN -m "${common[@]}" sweep_name=gpu_eager ffn=relu,gelu,swish,glu,bilinear,reglu,geglu,swiglu,mishglu
+$TRAIN -m "${common[@]}" sweep_name=gpu_eager perf.compile=false ffn=relu,gelu,swish,glu,bilinear,reglu,geglu,swiglu,mishglu
 $TRAIN -m "${common[@]}" sweep_name=gpu_compile perf.compile=true ffn=relu,swiglu
-$TRAIN "${common[@]}" ffn=swiglu trainer.strategy=ddp trainer.devices=1 hydra.run.dir=$FFNLAB_OUTPUT/runs/gpu_ddp
+$TRAIN "${common[@]}" ffn=swiglu perf.compile=false trainer.strategy=ddp trainer.devices=1 hydra.run.dir=$FFNLAB_OUTPUT/runs/gpu_ddp
 for s in eager compile; do
   ${REPORT:-ffnlab-report} "$FFNLAB_OUTPUT/multirun/gpu_$s" --out "$OUT_DIR/$s"
 done
