@@ -12,6 +12,7 @@ from scipy import stats
 from ffnlab.report.cli import main as report_main
 from ffnlab.report.paper import SHAZEER
 from ffnlab.report.stats import holm, rank_differences, welch
+from ffnlab.report.tables import verdict
 
 
 def _finals(sweep):
@@ -199,3 +200,13 @@ def test_keys_left_out_of_the_hash_never_split_a_report(report):
     assert s["setting"].isna().all() or (s["setting"] == "").all()
     assert not (out / "settings.md").exists()
     assert s.set_index("ffn").loc["relu", "n_seeds"] == 3
+
+
+def test_verdict_names_one_early_winner_in_the_singular():
+    s = pd.DataFrame({"n_seeds": [3, 3, 3], "delta": [0.0, -0.01, 0.02], "significant": [None, False, False],
+                      "p_holm": [math.nan, 0.4, 0.3], "early_delta": [0.0, -0.135, -0.02],
+                      "early_p_holm": [math.nan, 0.01, 0.5], "early_significant": [None, True, False]},
+                     index=["relu", "swiglu", "gelu"])
+    text = verdict(s, pd.DataFrame())
+    assert "no variant beat ReLU significantly" in text and "not significant" in text
+    assert "At 1/8 of the budget swiglu was significantly below ReLU (Δ -0.135 nats)." in text

@@ -107,8 +107,10 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
     e = others[others["early_p_holm"].notna()] if "early_p_holm" in others else others.iloc[:0]
     e_better = e[(e["early_significant"] == True) & (e["early_delta"] < 0)]  # noqa: E712
     if len(e_better):
-        parts.append(f"At 1/8 of the budget {', '.join(e_better.index)} were significantly below ReLU "
-                     f"(Δ {e_better['early_delta'].max():+.3f} to {e_better['early_delta'].min():+.3f} nats).")
+        lo, hi = e_better["early_delta"].max(), e_better["early_delta"].min()
+        span = f"Δ {lo:+.3f} nats" if len(e_better) == 1 else f"Δ {lo:+.3f} to {hi:+.3f} nats"
+        verb = "was" if len(e_better) == 1 else "were"
+        parts.append(f"At 1/8 of the budget {', '.join(e_better.index)} {verb} significantly below ReLU ({span}).")
     elif len(e):
         parts.append("At 1/8 of the budget no variant was significantly below ReLU.")
     final = agree[agree["ours"] == "final"] if len(agree) else agree
