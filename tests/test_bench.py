@@ -47,3 +47,16 @@ def test_quick_bench_writes_the_results_folder(tmp_path):
         assert (peer in set(summary["impl"])) == (peer_available(peer) is None)
     overhead = pd.read_csv(out / "overhead.csv")
     assert set(overhead["loop"]) == {"lightning", "bare"}
+
+
+def test_bench_without_peers_says_they_were_skipped(tmp_path):
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "ffnlab.bench.cli", "--quick", "--variants", "relu", "--no-peers", "--no-compile",
+           "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["impl"]) <= {"ffnlab-naive", "ffnlab-fused", "ffnlab-recompute"}
+    assert summary["best_peer_tokens_per_s"].isna().all()
+    readme = (out / "README.md").read_text()
+    assert "Peers not run: " + ", ".join(f"{p} (--no-peers)" for p in PEERS) + "." in readme

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.use_deterministic_algorithms(True)  # ffnlab-train runs deterministic; every implementation does here
     info = machine()
     _log(f"machine: {info['cpu']}, {info['logical_cpus']} CPUs, torch threads {info['torch_threads']}")
-    peers = {p: peer_available(p) for p in PEERS} if args.peers else {}
+    peers = {p: peer_available(p) if args.peers else "--no-peers" for p in PEERS}
     default_impl = default_ffn_impl()
 
     gemm = []

@@ -97,10 +97,10 @@ def write_readme(out: Path, summary, memory, ovh, curves, peak, info, peers, arg
         f"then {args.rounds} rounds that visit every configuration in a fresh random order for {args.steps} steps. "
         "Cells are medians over rounds with the interquartile range. MFU = ffnlab's training FLOPs per token "
         "(attention included, the record's `flops_per_token`) × tokens/s ÷ the GEMM peak of the same dtype. "
-        "Peers are built at identical dimensions (parameter counts in `memory.csv`): Hugging Face "
-        "`LlamaForCausalLM` (gated only: its MLP is always act(xW)⊙xV) and x-transformers (plain and GLU; its GLU "
-        "projection always has a bias, 2·d_ff parameters per layer). Activation memory is the bytes autograd "
-        "saves for backward in one forward pass (exact, from saved-tensor hooks; parameters excluded).",
+        "Peers are built at identical dimensions (their FFN parameter counts are `ffn_params` in `memory.csv`): "
+        "Hugging Face `LlamaForCausalLM` (gated only: its MLP is always act(xW)⊙xV) and x-transformers (plain and "
+        "GLU; its GLU projection always has a bias, 2·d_ff parameters per layer). Activation memory is the bytes "
+        "autograd saves for backward in one forward pass (exact, from saved-tensor hooks; parameters excluded).",
         "",
         "Peers not run: " + (", ".join(f"{p} ({w})" for p, w in peers.items() if w) or "none") + ".",
     ]
