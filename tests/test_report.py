@@ -210,3 +210,23 @@ def test_verdict_names_one_early_winner_in_the_singular():
     text = verdict(s, pd.DataFrame())
     assert "no variant beat ReLU significantly" in text and "not significant" in text
     assert "At 1/8 of the budget swiglu was significantly below ReLU (Δ -0.135 nats)." in text
+
+
+def test_each_experiment_counts_once_across_studies_whoever_copied_whom():
+    from ffnlab.report.collect import duplicates
+
+    runs = pd.DataFrame([
+        # shazeer's seed 1 was itself copied from a pilot that is not reported here; narang copied it again
+        {"run_dir": "shazeer/s1", "status": "ok", "experiment_hash": "h1", "reused_from": "pilot/s1"},
+        {"run_dir": "narang/s1", "status": "ok", "experiment_hash": "h1", "reused_from": "shazeer/s1"},
+        # an original written by an older ffnlab (stale stored hash) and its copy: the copy goes
+        {"run_dir": "narang/s0", "status": "ok", "experiment_hash": "h0", "reused_from": "shazeer/s0"},
+        {"run_dir": "shazeer/s0", "status": "ok", "experiment_hash": "h0", "reused_from": None},
+        # the same experiment trained twice, neither a copy: the first stays
+        {"run_dir": "a/s2", "status": "ok", "experiment_hash": "h2", "reused_from": None},
+        {"run_dir": "b/s2", "status": "ok", "experiment_hash": "h2", "reused_from": None},
+        {"run_dir": "c/s3", "status": "ok", "experiment_hash": "h3", "reused_from": None},
+        {"run_dir": "c/s4", "status": "failed", "experiment_hash": "h3", "reused_from": None},
+    ])
+    dup = dict(zip(runs["run_dir"], duplicates(runs), strict=True))
+    assert [d for d, is_dup in dup.items() if is_dup] == ["narang/s1", "narang/s0", "b/s2"]

@@ -89,7 +89,7 @@ def _clear_previous(out: Path) -> None:
 
 def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
     runs, curves = collect.load(roots)
-    dup = runs["status"].eq("ok") & runs["config_hash"].notna() & runs.duplicated("config_hash", keep="first")
+    dup = collect.duplicates(runs)
     if dup.any():
         warnings.warn(f"{int(dup.sum())} finished run(s) repeat the exact config of another (same variant, seed and "
                       "settings); each config is counted once (see 'duplicate' in runs.csv)", stacklevel=2)

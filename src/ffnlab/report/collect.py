@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ffnlab.record import config_hash
+
 RECORD = "metrics.json"
 # Config keys that never define a "setting": the variant and seeds are what a study compares across,
 # the rest say where files live, how progress is shown, how fast results are computed (perf) or whether a
@@ -85,6 +87,9 @@ def load(roots: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         row = _row(d, rec) if rec else {"run_dir": str(d), "status": problem, "ffn": cfg.get("ffn"),
                                         "seed": cfg.get("seed")}
         row.update({f"cfg.{k}": v for k, v in pd.json_normalize(cfg, sep=".").iloc[0].items()} if cfg else {})
+        # The hash of the stored config by today's rule: records written by older ffnlab versions stored hashes
+        # made with other exclusions, so their stored config_hash is not comparable across versions.
+        row["experiment_hash"] = config_hash(cfg) if rec and cfg else None
         rows.append(row)
         for h in (rec or {}).get("history") or []:
             curves.append({"run_dir": str(d), "ffn": row["ffn"], "seed": row["seed"], **h})
@@ -92,6 +97,19 @@ def load(roots: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if runs.empty:
         raise FileNotFoundError(f"no runs found under {', '.join(map(str, roots))}")
     return runs, pd.DataFrame(curves)
+
+
+def duplicates(runs: pd.DataFrame) -> pd.Series:
+    """Finished runs that repeat another finished run of the same experiment (e.g. a study's record reused from
+    another study, when both are reported together): True for the copy, so each experiment counts once. A
+    reused record is the copy when its donor is present; otherwise the first of equal experiment hashes stays."""
+    ok = runs["status"].eq("ok")
+    reused = runs["reused_from"].notna() if "reused_from" in runs else pd.Series(False, index=runs.index)
+    donor_here = reused & runs.get("reused_from", pd.Series(index=runs.index)).isin(runs.loc[ok, "run_dir"])
+    rest = runs[ok & ~donor_here & runs["experiment_hash"].notna()]
+    rest = rest.assign(_copy=reused[rest.index]).sort_values("_copy", kind="stable")  # originals first
+    same = rest.duplicated("experiment_hash", keep="first")
+    return ok & (donor_here | same.reindex(runs.index, fill_value=False))
 
 
 def setting_columns(runs: pd.DataFrame) -> list[str]:
