@@ -78,27 +78,31 @@ def delta_vs_paper(summary: pd.DataFrame, ax=None, paper_col: str = "shazeer_65k
 
 
 def delta_by_horizon(summary: pd.DataFrame, axes=None):
-    """The paper-style comparison: Δ vs ReLU per variant, ours (Welch 95% CI) next to Shazeer's, at 1/8 of the
-    budget (ours early vs the paper's 65,536 steps) and at the end (ours final vs 524,288 steps)."""
+    """The paper-style comparison: Δ vs ReLU per variant, ours (Welch 95% CI) next to Shazeer's and Narang's, at
+    1/8 of the budget (ours early vs the papers' 65,536 steps) and at the end (ours final vs 524,288 steps)."""
     if axes is None:
-        axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)[1]
+        axes = plt.subplots(1, 2, figsize=(10, 4.2 + 0.12 * max(0, len(summary) - 9)), sharey=True)[1]
     s = summary.drop(index="relu", errors="ignore").sort_index(key=order_key)
     y = np.arange(len(s))[::-1]
-    panels = [("early_delta", "shazeer_65k_delta", "at 1/8 of the budget (paper: 65,536 steps)"),
-              ("delta", "shazeer_524k_delta", "at the end (paper: 524,288 steps)")]
-    for ax, (ours, paper, title) in zip(axes, panels, strict=True):
+    papers = [("Shazeer 2020", "tab:grey"), ("Narang 2021", "tab:orange")]
+    panels = [("early_delta", ("shazeer_65k_delta", "narang_early_delta"), "at 1/8 of the budget (papers: 65,536)"),
+              ("delta", ("shazeer_524k_delta", "narang_final_delta"), "at the end (papers: 524,288 steps)")]
+    for ax, (ours, refs, title) in zip(axes, panels, strict=True):
+        shown = [(c, name, color) for c, (name, color) in zip(refs, papers, strict=True)
+                 if c in s and s[c].notna().any()]
+        h = 0.8 / (1 + len(shown))
         lo, hi = s[f"{ours}_lo"].fillna(s[ours]), s[f"{ours}_hi"].fillna(s[ours])
-        ax.barh(y + 0.2, s[ours], height=0.4, color="tab:blue", label="ours (95% CI)",
+        ax.barh(y + h * len(shown) / 2, s[ours], height=h, color="tab:blue", label="ours (95% CI)",
                 xerr=[s[ours] - lo, hi - s[ours]], capsize=2)
-        if paper in s:
-            ax.barh(y - 0.2, s[paper].fillna(0), height=0.4, color="tab:grey", alpha=0.6, label="Shazeer 2020")
+        for i, (c, name, color) in enumerate(shown, start=1):
+            ax.barh(y + h * (len(shown) / 2 - i), s[c].fillna(0), height=h, color=color, alpha=0.6, label=name)
         ax.axvline(0, color="k", lw=0.6)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("Δ loss vs ReLU (nats; left of 0 is better)")
         ax.xaxis.set_major_locator(plt.MaxNLocator(5))
     axes[0].set_yticks(y, s.index)
     axes[0].legend(fontsize=8, loc="upper left")
-    axes[0].figure.suptitle("Δ vs ReLU at equal parameters: ours (WikiText-2, CPU scale) and the paper's (C4)")
+    axes[0].figure.suptitle("Δ vs ReLU at equal parameters: ours (WikiText-2, CPU scale) and the papers' (C4)")
     return axes[0]
 
 
