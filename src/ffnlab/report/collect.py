@@ -104,10 +104,10 @@ def duplicates(runs: pd.DataFrame) -> pd.Series:
     another study, when both are reported together): True for the copy, so each experiment counts once. A
     reused record is the copy when its donor is present; otherwise the first of equal experiment hashes stays."""
     ok = runs["status"].eq("ok")
-    reused = runs["reused_from"].notna() if "reused_from" in runs else pd.Series(False, index=runs.index)
-    donor_here = reused & runs.get("reused_from", pd.Series(index=runs.index)).isin(runs.loc[ok, "run_dir"])
+    donor = runs.get("reused_from", pd.Series(None, index=runs.index, dtype=object))
+    donor_here = donor.notna() & donor.isin(runs.loc[ok, "run_dir"])
     rest = runs[ok & ~donor_here & runs["experiment_hash"].notna()]
-    rest = rest.assign(_copy=reused[rest.index]).sort_values("_copy", kind="stable")  # originals first
+    rest = rest.assign(_copy=donor[rest.index].notna()).sort_values("_copy", kind="stable")  # originals first
     same = rest.duplicated("experiment_hash", keep="first")
     return ok & (donor_here | same.reindex(runs.index, fill_value=False))
 
