@@ -1,9 +1,10 @@
 """Data: the same batches in the same order for every variant, whole-split evaluation, cached tokenizers."""
 
 import numpy as np
+import pytest
 import torch
 
-from ffnlab.data import EvalChunks, LMDataModule, TrainBatches
+from ffnlab.data import EvalChunks, LMDataModule, StepLoader, TrainBatches
 
 
 def dm(cache_dir, **kw):
@@ -20,6 +21,15 @@ def test_batches_depend_only_on_step_and_data_seed():
     assert not torch.equal(a[0], c[0])
     assert len(b) == 100  # the whole budget, even when resuming (see TrainBatches.__len__)
 
+
+
+def test_train_loader_resumes_only_its_own_batch_stream():
+    tokens = np.arange(10_000, dtype=np.uint16)
+    loader = StepLoader(TrainBatches(tokens, 16, 4, steps=100, seed=0, start_step=37), batch_size=None)
+    loader.load_state_dict(StepLoader(TrainBatches(tokens, 16, 4, steps=100, seed=0), batch_size=None).state_dict())
+    other = StepLoader(TrainBatches(tokens, 16, 8, steps=100, seed=0), batch_size=None).state_dict()
+    with pytest.raises(ValueError, match="batch stream"):
+        loader.load_state_dict(other)
 
 def test_one_epoch_visits_every_chunk_once_then_reshuffles():
     tokens = np.arange(16 * 20 + 1, dtype=np.uint16)  # 20 chunks of 16

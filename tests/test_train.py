@@ -118,7 +118,8 @@ def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not list(ckpt.rglob("metrics.json")), "run finished before it could be killed"
-    ffnlab_train(*args, "sweep_name=killed", env=env, cwd=tmp_path)
+    proc = ffnlab_train(*args, "sweep_name=killed", env=env, cwd=tmp_path)
+    assert "not resumable" not in proc.stderr  # the train loader tells Lightning it resumes (data.StepLoader)
     (full,) = records(tmp_path / "multirun" / "full").values()
     (resumed,) = records(tmp_path / "multirun" / "killed").values()
     assert resumed["resumed_from_step"] is not None

@@ -148,6 +148,22 @@ class TrainBatches(Dataset):
         return torch.stack([_ids(self.tokens[s : s + self.seq_len + 1]) for s in starts])  # (B, T+1)
 
 
+class StepLoader(DataLoader):
+    """The train loader, resumable by construction: its batches are a pure function of the global step, and
+    the training script starts the dataset at the checkpoint's step. The state names the batch stream, so that
+    Lightning knows the loader resumes (no "not resumable" warning) and a checkpoint of another stream is refused.
+    """
+
+    def state_dict(self) -> dict:
+        ds = self.dataset
+        return {"seed": ds.seed, "batch_size": ds.batch_size, "seq_len": ds.seq_len, "world": ds.world}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state != self.state_dict():
+            raise ValueError(f"checkpoint was written for batch stream {state}, this run reads {self.state_dict()}; "
+                             "delete the run's checkpoints to start it afresh")
+
+
 class EvalChunks(Dataset):
     """Consecutive windows of seq_len+1 tokens with stride seq_len: each token is predicted once.
 
@@ -256,7 +272,7 @@ class LMDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         ds = TrainBatches(self.tokens["train"], self.seq_len, self.batch_size, self.max_steps,
                           self.data_seed, self.start_step, *self._rank_world())
-        return DataLoader(ds, batch_size=None, shuffle=False)
+        return StepLoader(ds, batch_size=None, shuffle=False)
 
     def _rank_world(self) -> tuple[int, int]:
         """This process's shard. The Trainer runs with use_distributed_sampler=False: the data shards itself,
