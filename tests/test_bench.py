@@ -60,3 +60,17 @@ def test_bench_without_peers_says_they_were_skipped(tmp_path):
     assert summary["best_peer_tokens_per_s"].isna().all()
     readme = (out / "README.md").read_text()
     assert "Peers not run: " + ", ".join(f"{p} (--no-peers)" for p in PEERS) + "." in readme
+
+
+def test_summary_keeps_sizes_in_the_order_they_were_measured():
+    from ffnlab.bench.tables import summarize
+
+    rows = [{"size": size, "ffn": ffn, "impl": impl, "precision": "fp32", "round": r, "s_per_step": 0.1 + r / 100}
+            for size in ("small", "medium") for ffn in ("swiglu", "relu") for impl in ("ffnlab-naive", "hf-llama")
+            for r in range(3)]
+    steps = pd.DataFrame(rows)
+    flops = steps[["size", "ffn"]].drop_duplicates().assign(flops_per_token=1e6)
+    memory = steps[["size", "ffn", "impl", "precision"]].drop_duplicates().assign(activation_mb=1.0)
+    out = summarize(steps, SIZES, flops, {"fp32": 1e3}, memory)
+    assert list(dict.fromkeys(out["size"])) == ["small", "medium"]  # not groupby's alphabetical order
+    assert len(out) == 8 and out["vs_hf-llama"].notna().all()

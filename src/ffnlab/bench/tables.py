@@ -39,7 +39,10 @@ def summarize(steps: pd.DataFrame, sizes: dict, flops: pd.DataFrame, peak: dict[
         out = out.merge(p.rename(columns={"tokens_per_s": f"{peer}_tps"}), on=["size", "ffn", "precision"],
                         how="left")
         out[f"vs_{peer}"] = out["tokens_per_s"] / out.pop(f"{peer}_tps")
-    return out
+    # Sizes in the order they were measured (as asked on the command line), not groupby's alphabetical order.
+    rank = {s: i for i, s in enumerate(dict.fromkeys(steps["size"]))}
+    return out.sort_values(["size", "ffn", "impl", "precision"], key=lambda c: c.map(rank) if c.name == "size" else c,
+                           kind="stable", ignore_index=True)
 
 
 def markdown(df: pd.DataFrame, floatfmt: str = ".4f", index: bool = True) -> str:
