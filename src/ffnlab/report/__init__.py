@@ -16,9 +16,11 @@ def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
     return {n: pd.read_csv(folder / f"{n}.csv") for n in ("runs", "curves", "summary")}
 
 
-def select(df: pd.DataFrame, variants=None, seeds=None) -> pd.DataFrame:
-    """Rows of runs.csv or curves.csv restricted to some variants and/or seeds."""
+def select(df: pd.DataFrame, variants=None, seeds=None, run_dirs=None) -> pd.DataFrame:
+    """Rows of runs.csv or curves.csv restricted to some variants, seeds and/or run folders (one setting's)."""
     mask = pd.Series(True, index=df.index)
+    if run_dirs is not None:
+        mask &= df["run_dir"].isin(list(run_dirs))
     if variants is not None:
         mask &= df["ffn"].isin(list(variants))
     if seeds is not None:

@@ -40,7 +40,7 @@ def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         return [("", runs)]
     warnings.warn(f"runs mix settings ({', '.join(c[4:] for c in cols)}); reporting each setting separately",
                   stacklevel=2)
-    labels = runs[cols].astype(str).apply(lambda r: ", ".join(f"{c[4:]}={v}" for c, v in r.items()), axis=1)
+    labels = collect.setting_labels(runs)
     return [(label, runs[labels == label]) for label in sorted(labels[runs["status"] == "ok"].unique())]
 
 

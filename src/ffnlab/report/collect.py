@@ -119,6 +119,14 @@ def setting_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in cols if ok[c].astype(str).nunique(dropna=False) > 1]
 
 
+def setting_labels(runs: pd.DataFrame) -> pd.Series:
+    """Each run's setting as a label ("optim.lr=0.004, model.init=gpt2"); "" for all when the runs share one."""
+    cols = setting_columns(runs)
+    if not cols:
+        return pd.Series("", index=runs.index)
+    return runs[cols].astype(str).apply(lambda r: ", ".join(f"{c[4:]}={v}" for c, v in r.items()), axis=1)
+
+
 def _is_setting(key: str) -> bool:
     return not any(key == k or key.startswith(k + ".") for k in NOT_SETTINGS)
 
