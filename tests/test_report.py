@@ -230,3 +230,13 @@ def test_each_experiment_counts_once_across_studies_whoever_copied_whom():
     ])
     dup = dict(zip(runs["run_dir"], duplicates(runs), strict=True))
     assert [d for d, is_dup in dup.items() if is_dup] == ["narang/s1", "narang/s0", "b/s2"]
+
+
+def test_settings_follow_the_grid_by_value_not_as_text():
+    from ffnlab.report.collect import setting_labels, settings
+
+    runs = pd.DataFrame({"status": ["ok"] * 6 + ["failed"], "ffn": ["relu", "gelu"] * 3 + ["relu"],
+                         "cfg.model.d_model": [256, 256, 64, 64, 128, 128, 32], "cfg.optim.lr": [1e-3] * 7})
+    assert settings(runs) == ["model.d_model=64", "model.d_model=128", "model.d_model=256"]  # text order: 128 first
+    assert setting_labels(runs).iloc[-1] == "model.d_model=32"  # labelled, but not a setting of finished runs
+    assert settings(runs.drop(columns="cfg.model.d_model")) == [""]

@@ -41,7 +41,7 @@ def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     warnings.warn(f"runs mix settings ({', '.join(c[4:] for c in cols)}); reporting each setting separately",
                   stacklevel=2)
     labels = collect.setting_labels(runs)
-    return [(label, runs[labels == label]) for label in sorted(labels[runs["status"] == "ok"].unique())]
+    return [(label, runs[labels == label]) for label in collect.settings(runs)]
 
 
 def _save(ax, figdir: Path, name: str) -> None:

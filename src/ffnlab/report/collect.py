@@ -122,9 +122,27 @@ def setting_columns(runs: pd.DataFrame) -> list[str]:
 def setting_labels(runs: pd.DataFrame) -> pd.Series:
     """Each run's setting as a label ("optim.lr=0.004, model.init=gpt2"); "" for all when the runs share one."""
     cols = setting_columns(runs)
+    return runs[cols].astype(str).apply(lambda r: _label(cols, r), axis=1) if cols else pd.Series("", runs.index)
+
+
+def settings(runs: pd.DataFrame) -> list[str]:
+    """The finished runs' setting labels in the grid's order: numbers by value (lr 5e-4 before 1e-3), not as text."""
+    cols, ok = setting_columns(runs), runs[runs["status"] == "ok"]
     if not cols:
-        return pd.Series("", index=runs.index)
-    return runs[cols].astype(str).apply(lambda r: ", ".join(f"{c[4:]}={v}" for c, v in r.items()), axis=1)
+        return [""] if len(ok) else []
+    grid = ok[cols].astype(str).drop_duplicates().itertuples(index=False)
+    return [_label(cols, r) for r in sorted(grid, key=lambda r: [_as_number(v) for v in r])]
+
+
+def _label(cols: list[str], values) -> str:
+    return ", ".join(f"{c[4:]}={v}" for c, v in zip(cols, values, strict=True))
+
+
+def _as_number(value: str) -> tuple:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
 
 
 def _is_setting(key: str) -> bool:
