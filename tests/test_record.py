@@ -1,51 +1,106 @@
-"""The run record: atomic writes, no overwriting of finished runs, a hash that ignores where files live."""
+"""The run record: typed schema, migration of every older record, atomic writes, and the identity rule."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
-from ffnlab.record import config_hash, read_record, same_experiment, write_record
+from ffnlab.record import (
+    SCHEMA_VERSION,
+    Final,
+    RunRecord,
+    identity_hash,
+    migrate,
+    read_record,
+    same_experiment,
+    try_read_record,
+    write_record,
+)
+
+V1 = json.loads((Path(__file__).parent / "data" / "record_schema1.json").read_text())
 
 
-def test_write_then_read(tmp_path):
-    write_record(tmp_path, {"status": "ok", "x": 1})
-    assert read_record(tmp_path)["x"] == 1
+def _ok(**kw) -> RunRecord:
+    return RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"}, config_hash="h", results_revision=2,
+                     run_dir="r", final=Final(step=8, val_loss=5.0, val_ppl=148.4, val_bpb=1.0, test_loss=None,
+                                              test_bpb=None), **kw)
+
+
+def test_write_then_read_round_trips_every_field(tmp_path):
+    rec = migrate(V1)
+    write_record(tmp_path, rec)
+    back = read_record(tmp_path)
+    assert back == rec and back.schema == SCHEMA_VERSION
+    assert json.loads((tmp_path / "metrics.json").read_text())["schema"] == SCHEMA_VERSION
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_schema_1_record_migrates_with_every_value_kept():
+    """The record written by ffnlab before the schema existed (8f54cf1): nothing is lost or renamed."""
+    assert V1["schema"] == 1
+    rec = migrate(V1)
+    assert rec.extra == {}  # every field of schema 1 has a place in the dataclass
+    out = rec.to_dict()
+    for key, value in V1.items():
+        if key != "schema":
+            assert out[key] == value, key
+    assert rec.final.val_loss == V1["final"]["val_loss"] and rec.history[-1].step == V1["history"][-1]["step"]
+    assert rec.data_sha256 == V1["data"]["sha256"]
+
+
+def test_older_records_missing_later_fields_and_carrying_control_flags_migrate():
+    old = {k: v for k, v in V1.items() if k not in ("peak_gpu_mb", "n_layers", "train_epochs", "results_revision",
+                                                     "flops_per_token_forward", "schema", "data_seed")}
+    old["is_global_zero"] = True  # a control flag some schema-1 records carried
+    old["history"] = [{k: v for k, v in h.items() if k != "train_s"} for h in old["history"]]
+    rec = migrate(old)
+    assert rec.peak_gpu_mb is None and rec.results_revision is None and rec.history[0].train_s is None
+    assert "is_global_zero" not in rec.to_dict() and rec.extra == {}
+    assert migrate({**V1, "new_field": 3}).extra == {"new_field": 3}  # unknown fields are kept, never dropped
+
+
+@pytest.mark.parametrize("bad", ['{"status": "ok", "trunc', "[1, 2]", '{"ffn": "relu"}',
+                                 json.dumps({**V1, "final": None}), json.dumps({**V1, "schema": 99})])
+def test_unreadable_records_raise_for_the_report_and_read_as_none_for_the_sweep(tmp_path, bad):
+    (tmp_path / "metrics.json").write_text(bad)
+    with pytest.raises(ValueError, match="unreadable run record"):
+        read_record(tmp_path)
+    assert try_read_record(tmp_path) is None
+
+
 def test_finished_record_is_never_overwritten_by_a_failure(tmp_path):
-    write_record(tmp_path, {"status": "ok", "x": 1})
+    write_record(tmp_path, _ok())
     with pytest.raises(FileExistsError):
-        write_record(tmp_path, {"status": "failed", "error": "boom"})
-    assert read_record(tmp_path)["x"] == 1
+        write_record(tmp_path, dataclasses.replace(_ok(), status="failed", error="boom", final=None))
+    assert read_record(tmp_path).status == "ok"
 
 
-def test_corrupt_record_reads_as_none(tmp_path):
-    (tmp_path / "metrics.json").write_text('{"status": "ok", "trunc')
-    assert read_record(tmp_path) is None
-    (tmp_path / "metrics.json").write_text(json.dumps([1, 2]))
-    assert read_record(tmp_path) is None
+def test_identity_ignores_where_and_how_but_not_what_nor_the_data():
+    cfg = {"ffn": "relu", "seed": 0, "model": {"d_model": 8}, "trainer": {"max_steps": 8, "threads": None},
+           "paths": {"output": "/a"}, "data": {"corpus": "x", "cache_dir": "/c", "path": "/p/a.txt"},
+           "perf": {"ffn_impl": "naive", "compile": False}, "sweep_name": "s"}
+    elsewhere = {**cfg, "paths": {"output": "/b"}, "sweep_name": "t", "data": {**cfg["data"], "cache_dir": "/d",
+                                                                                 "path": "/q/a.txt"}}
+    faster = {**cfg, "perf": {"ffn_impl": "recompute", "compile": True},
+              "trainer": {"max_steps": 8, "threads": 1, "progress_bar": False, "log_every_n_steps": 1}}
+    older = {k: v for k, v in cfg.items() if k != "perf"}  # written before perf options existed
+    h = identity_hash(cfg, "sha")
+    assert h == identity_hash(elsewhere, "sha") == identity_hash(faster, "sha") == identity_hash(older, "sha")
+    assert h != identity_hash({**cfg, "seed": 1}, "sha")
+    assert h != identity_hash({**cfg, "model": {"d_model": 16}}, "sha")
+    assert h != identity_hash(cfg, "other data")
+    assert identity_hash({**cfg, "model": {"d_model": 8, "multiple_of": None}}, "sha") == h  # null = absent
 
 
-def test_hash_ignores_paths_but_not_science():
-    a = {"ffn": "relu", "seed": 0, "paths": {"output": "/a"}, "data": {"corpus": "x", "cache_dir": "/c"}}
-    b = {"ffn": "relu", "seed": 0, "paths": {"output": "/b"}, "data": {"corpus": "x", "cache_dir": "/d"}}
-    c = {**a, "seed": 1}
-    assert config_hash(a) == config_hash(b) != config_hash(c)
-
-
-def test_same_experiment_tolerates_only_added_keys():
+def test_same_experiment_tolerates_only_added_keys_and_never_other_data():
     old = {"ffn": "relu", "trainer": {"max_steps": 10}}
     assert same_experiment(old, {"ffn": "relu", "trainer": {"max_steps": 10, "compile": False}}) == [
         "trainer.compile"
     ]
     assert same_experiment(old, {"ffn": "relu", "trainer": {"max_steps": 11}}) is None
     assert same_experiment(old, {"ffn": "relu"}) is None  # a removed key is a different experiment
-    assert same_experiment(old, old) == []
-
-
-def test_perf_options_do_not_change_the_hash():
-    cfg = {"ffn": "relu", "seed": 0, "model": {"d_model": 8}, "perf": {"ffn_impl": "naive", "compile": False}}
-    faster = {**cfg, "perf": {"ffn_impl": "recompute", "compile": True}}
-    without = {k: v for k, v in cfg.items() if k != "perf"}  # a record written before perf options existed
-    assert config_hash(cfg) == config_hash(faster) == config_hash(without)
+    assert same_experiment(old, {**old, "trainer": {"max_steps": 10, "threads": 1}}) == []  # threads: how
+    rec = migrate(V1)
+    assert same_experiment(rec, rec.config, rec.data_sha256) == []
+    assert same_experiment(rec, rec.config, "edited corpus") is None

@@ -144,7 +144,27 @@ def test_single_seed_variant_warns_and_still_reports(report, recwarn):
 def test_missing_folder_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         report_main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
-    assert "does not exist" in str(e.value)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("ffnlab-report: error:")
+    assert "does not exist" in err[0]
+
+
+def _tree(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_report_rebuilds_from_its_own_records_byte_for_byte(small_sweep, tmp_path):
+    """What git holds of a study (the report folder with records/) is enough to rebuild it exactly, anywhere."""
+    out = tmp_path / "results" / "study"
+    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "50"])
+    published = _tree(out)
+    records = sorted((out / "records").rglob("metrics.json"))
+    assert len(records) == 9 and not list((out / "records").rglob("*.ckpt"))
+    assert all(r.read_bytes() == (small_sweep / r.parent.name / "metrics.json").read_bytes() for r in records)
+    clone = tmp_path / "clone"  # another checkout: only the committed folder, the sweep itself is gone
+    shutil.copytree(out, clone)
+    report_main([str(p) for p in sorted((clone / "records").iterdir())] + ["--out", str(clone), "--bootstrap", "50"])
+    assert _tree(clone) == published
 
 
 def test_welch_and_holm_helpers():
@@ -180,26 +200,44 @@ def test_rank_differences_lists_moves_of_two_or_more_places():
     assert rank_differences(s, "paper", min_shift=1) == [("a", 1, 3), ("c", 3, 1)]
 
 
-def test_keys_left_out_of_the_hash_never_split_a_report(report):
-    """A record written by a newer ffnlab carries keys older ones lack (reuse_runs, perf); such keys, left out of
-    the config hash, must not split the runs into settings."""
-    from ffnlab.record import HASH_EXCLUDE
+def test_keys_that_are_not_identity_never_split_a_report(report):
+    """A record carries keys whose role (ffnlab.keys) is where, how or source: they must not split the runs into
+    settings, whatever their values, and neither may a key added by a newer ffnlab (absent from older records)."""
+    from ffnlab.keys import ROLES
 
     sweep, out = report
     path = next(sweep.glob("*ffn=relu,*seed=0,*")) / "metrics.json"
     rec = json.loads(path.read_text())
-    for key in HASH_EXCLUDE:
-        head, _, rest = key.partition(".")
-        if rest:
-            rec["config"].setdefault(head, {})[rest] = "only-here"
-        else:
-            rec["config"][head] = "only-here"
+    for key, role in ROLES.items():
+        if role.setting or key in ("ffn", "seed", "data_seed"):
+            continue
+        *heads, last = key.split(".")
+        node = rec["config"]
+        for head in heads:
+            if not isinstance(node.get(head), dict):  # absent, or null (data.hub without a hub corpus)
+                node[head] = {}
+            node = node[head]
+        node[last] = "only-here"
     path.write_text(json.dumps(rec))
     report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
     s = pd.read_csv(out / "summary.csv")
     assert s["setting"].isna().all() or (s["setting"] == "").all()
     assert not (out / "settings.md").exists()
     assert s.set_index("ffn").loc["relu", "n_seeds"] == 3
+
+
+def test_runs_on_other_data_are_another_setting_even_with_the_same_config(report):
+    sweep, out = report
+    clone = sweep / "edited-corpus"
+    shutil.copytree(next(sweep.glob("*ffn=relu,*seed=0,*")), clone)
+    rec = json.loads((clone / "metrics.json").read_text())
+    rec["data"]["sha256"], rec["final"]["val_loss"] = "0" * 64, 99.0
+    (clone / "metrics.json").write_text(json.dumps(rec))
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    s = pd.read_csv(out / "summary.csv")
+    assert s["setting"].nunique() == 2 and s["setting"].str.startswith("data_sha256=").all()
+    runs = pd.read_csv(out / "runs.csv")
+    assert not runs["duplicate"].any()  # another corpus is another experiment, never a duplicate
 
 
 def test_verdict_names_one_early_winner_in_the_singular():
@@ -240,3 +278,24 @@ def test_settings_follow_the_grid_by_value_not_as_text():
     assert settings(runs) == ["model.d_model=64", "model.d_model=128", "model.d_model=256"]  # text order: 128 first
     assert setting_labels(runs).iloc[-1] == "model.d_model=32"  # labelled, but not a setting of finished runs
     assert settings(runs.drop(columns="cfg.model.d_model")) == [""]
+
+
+def test_the_report_never_imports_torch_or_lightning(small_sweep, tmp_path):
+    """ffnlab.report reads records as files: it runs with torch and lightning made unimportable."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'lightning', 'pytorch_lightning'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from ffnlab.report.cli import main\n"
+        f"main([{str(small_sweep)!r}, '--out', {str(tmp_path / 'out')!r}, '--bootstrap', '20'])\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')]\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "out" / "summary.csv").is_file()

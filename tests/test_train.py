@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -72,18 +73,73 @@ def test_sweep_rerun_skips_finished_runs(env, tmp_path):
     assert len(before) == 4 and all("seed=" in k and "ffn=" in k for k in before)
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a run folder but the two an invocation always touches: outcome.json (what it did, for the
+    tally) and Hydra's job log train.log (which gains the line that says so)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in ("outcome.json", "train.log")}
+
+
 def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
     base = [*TINY, "trainer.max_steps=8", "sweep_name=c", "hydra.sweep.subdir=fixed"]
     ffnlab_train("-m", *base, env=env, cwd=tmp_path)
-    rec = records(tmp_path / "multirun" / "c")["fixed"]
+    folder = tmp_path / "multirun" / "c" / "fixed"
+    rec, before = records(tmp_path / "multirun" / "c")["fixed"], _files(folder)
+    assert ".hydra/config.yaml" in before
     out = ffnlab_train("-m", *base, "optim.lr=1e-3", env=env, cwd=tmp_path)
-    assert "1 refused" in out.stdout + out.stderr
-    assert records(tmp_path / "multirun" / "c")["fixed"] == rec
+    assert "1 refused" in out.stdout + out.stderr and "optim.lr: 0.002 → 0.001" in out.stdout + out.stderr
+    assert _files(folder) == before  # the record, .hydra/ and the logs are untouched
+    single = ffnlab_train(*base, "optim.lr=1e-3", f"hydra.run.dir={folder}", env=env, cwd=tmp_path, check=False)
+    assert single.returncode == 2 and "ffnlab-train: error:" in single.stderr and _files(folder) == before
     # The same config from code that computes differently (an older results revision) is not "done" either.
     path = tmp_path / "multirun" / "c" / "fixed" / "metrics.json"
     path.write_text(json.dumps({**rec, "results_revision": rec["results_revision"] - 1}))
     out = ffnlab_train("-m", *base, env=env, cwd=tmp_path)
     assert "1 refused" in out.stdout + out.stderr and "results revision" in out.stdout + out.stderr
+
+
+def test_a_study_continued_with_another_launcher_or_thread_count_skips_every_finished_run(env, tmp_path,
+                                                                                           small_sweep):
+    """Threads, launchers and progress bars are how, not what (ffnlab.keys): continuing a study with them changed
+    must skip every finished run, and a report over the study counts each seed once."""
+    shutil.copytree(small_sweep, tmp_path / "multirun" / "small")  # 9 runs, made with trainer.threads=1
+    before = records(tmp_path / "multirun" / "small")
+    args = ["-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16", "sweep_name=small"]
+    for extra in (["launcher=joblib"], ["trainer.threads=2", "trainer.progress_bar=true", "data.eval_batch_size=7"]):
+        out = ffnlab_train(*args, *extra, env=env, cwd=tmp_path)
+        assert "0 ok, 0 failed, 0 diverged, 9 skipped, 0 reused, 0 refused" in out.stdout + out.stderr, extra
+    assert records(tmp_path / "multirun" / "small") == before
+    from ffnlab.report.cli import main as report_main
+
+    report_main([str(tmp_path / "multirun" / "small"), "--out", str(tmp_path / "report"), "--bootstrap", "20"])
+    import pandas as pd
+
+    assert pd.read_csv(tmp_path / "report" / "summary.csv")["n_seeds"].tolist() == [3, 3, 3]
+
+
+def test_a_changed_corpus_file_is_a_new_experiment_never_a_reuse(env, tmp_path):
+    from ffnlab.corpora import embedded_text
+
+    text = tmp_path / "corpus.txt"
+    text.write_text(embedded_text()[:300_000])
+    args = ["-m", "data=text", f"data.path={text}", *TINY, "trainer.max_steps=8"]
+    ffnlab_train(*args, "sweep_name=a", env=env, cwd=tmp_path)
+    (before,) = records(tmp_path / "multirun" / "a").values()
+    text.write_text(text.read_text() + "An edited line.\n")
+    again = ffnlab_train(*args, "sweep_name=a", env=env, cwd=tmp_path)
+    assert "1 refused" in again.stdout + again.stderr and "other data" in again.stdout + again.stderr
+    elsewhere = ffnlab_train(*args, "sweep_name=b", env=env, cwd=tmp_path)
+    assert "1 ok, 0 failed, 0 diverged, 0 skipped, 0 reused" in elsewhere.stdout + elsewhere.stderr
+    (after,) = records(tmp_path / "multirun" / "b").values()
+    assert after["data"]["sha256"] != before["data"]["sha256"] and after["reused_from"] is None
+
+
+@pytest.mark.parametrize("arg,needle", [("trainer.max_step=10", "max_step"), ("trainer.max_steps=ten", "ten"),
+                                        ("model.dropout=[1]", "dropout")])
+def test_typed_config_refuses_unknown_keys_and_wrong_types_at_composition(env, tmp_path, arg, needle):
+    proc = ffnlab_train(arg, *TINY, env=env, cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and needle in proc.stderr
+    assert not (tmp_path / "runs").exists()  # nothing ran
 
 
 def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path):
@@ -94,7 +150,7 @@ def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path):
     assert "1 ok, 0 failed, 0 diverged, 0 skipped, 1 reused" in out.stdout + out.stderr
     recs = {r["ffn"]: r for r in records(tmp_path / "multirun" / "b").values()}
     relu = recs["relu"]
-    assert relu["reused_from"] == donors["relu"]["run_dir"] and "reused_from" not in recs["gelu"]
+    assert relu["reused_from"] == donors["relu"]["run_dir"] and recs["gelu"]["reused_from"] is None
     assert relu["final"] == donors["relu"]["final"] and relu["history"] == donors["relu"]["history"]
     assert relu["config"]["sweep_name"] == "b" and "/multirun/b/" in relu["run_dir"]
     assert not (Path(relu["run_dir"]) / "checkpoints").exists()  # nothing was trained
@@ -103,7 +159,7 @@ def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path):
     ffnlab_train(*base, "ffn=relu", "sweep_name=d", "reuse_runs=false", env=env, cwd=tmp_path)
     for name in ("c", "d"):
         (r,) = records(tmp_path / "multirun" / name).values()
-        assert r["status"] == "ok" and "reused_from" not in r
+        assert r["status"] == "ok" and r["reused_from"] is None
 
 
 def test_killed_sweep_resumes_to_identical_results(env, tmp_path):

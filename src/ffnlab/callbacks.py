@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,8 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from ffnlab.io import atomic_path
 
 
 class History(L.Callback):
@@ -85,10 +86,8 @@ class SaveLast(L.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Saves to a temporary file and renames it: a crash mid-save never leaves a truncated checkpoint."""
+    """Saves through ffnlab.io.atomic_path: a crash mid-save never leaves a truncated checkpoint."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)

@@ -11,10 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ENV_CORPORA = "FFNLAB_CORPORA"
-# Where the shared corpora sit relative to the repository root (the checkout this file lives in).
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPORA_DIR = _REPO_ROOT.parent / "shared" / "corpora"
+from ffnlab.errors import FfnlabError
+from ffnlab.io import DEFAULT_CORPORA_DIR, ENV_CORPORA, corpora_dir
+
+__all__ = ["DEFAULT_CORPORA_DIR", "ENV_CORPORA", "Corpus", "CorpusError", "corpora_dir", "load_corpus"]
 
 # Modules whose docstrings join the pydoc topics in the embedded corpus; fixed, so the text is stable
 # for one Python version (its hash goes into every record).
@@ -27,7 +27,7 @@ _EMBEDDED_MODULES = (
 ).split()
 
 
-class CorpusError(RuntimeError):
+class CorpusError(FfnlabError, RuntimeError):
     """A corpus that cannot be found or read; the message names what was looked for and how to fix it."""
 
 
@@ -51,14 +51,6 @@ class Corpus:
     def tokenizer_texts(self) -> list[str]:
         """What the BPE tokenizer trains on: the train split, line by line."""
         return self.splits["train"].splitlines(keepends=True)
-
-
-def corpora_dir(configured: str | os.PathLike | None = None) -> Path:
-    """The shared corpora folder: the configured path, else $FFNLAB_CORPORA, else ../shared/corpora."""
-    for candidate in (configured, os.environ.get(ENV_CORPORA)):
-        if candidate:
-            return Path(candidate).expanduser().resolve()
-    return DEFAULT_CORPORA_DIR
 
 
 def _split_text(text: str, fractions: tuple[float, ...]) -> list[str]:
@@ -187,3 +179,13 @@ def load_corpus(name: str, root: str | os.PathLike | None = None, path: str | No
             raise CorpusError("corpus 'text' needs data.path=FILE_OR_FOLDER")
         return text_files(path)
     raise CorpusError(f"unknown corpus {name!r}; valid names: {', '.join(CORPORA)}")
+
+
+def open_corpus(data: dict):
+    """The corpus a `data` config section names: a hub recipe (HubCorpus, when it has a `hub` block) or a local
+    Corpus. Its `sha256` is the data's identity, known before any tokenizing or training."""
+    if data.get("hub"):
+        from ffnlab.hub import from_config
+
+        return from_config(data["corpus"], data["hub"])
+    return load_corpus(data["corpus"], data.get("corpora_dir"), data.get("path"))

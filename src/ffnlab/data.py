@@ -11,10 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -23,33 +20,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ffnlab.corpora import Corpus, load_corpus
+from ffnlab.errors import ConfigError
 from ffnlab.hub import HubCorpus, from_config, token_file
+from ffnlab.io import atomic_write_bytes, cache_dir
+from ffnlab.record import DataInfo
 
 TOKENIZER_KIND = "bytelevel-bpe-v1"  # bump when the tokenizer recipe changes, so caches are rebuilt
-ENV_CACHE = "FFNLAB_CACHE"
-
-
-def cache_dir(configured: str | os.PathLike | None = None) -> Path:
-    for candidate in (configured, os.environ.get(ENV_CACHE)):
-        if candidate:
-            return Path(candidate).expanduser().resolve()
-    return Path.home() / ".cache" / "ffnlab"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
@@ -184,20 +160,6 @@ class EvalChunks(Dataset):
         return _ids(self.tokens[s : s + self.seq_len + 1])
 
 
-@dataclass
-class DataInfo:
-    corpus: str
-    description: str
-    source: str
-    sha256: str
-    tokenizer: str
-    vocab_size: int
-    train_tokens: int
-    val_tokens: int
-    test_tokens: int | None
-    bytes_per_token: dict[str, float]  # per split, for bits per byte
-
-
 class LMDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -212,10 +174,12 @@ class LMDataModule(L.LightningDataModule):
         data_seed: int = 0,
         cache_dir: str | None = None,
         hub: dict | None = None,
+        source: Corpus | HubCorpus | None = None,
     ):
-        """`hub`: the data.hub block of a hub corpus (conf/data/c4.yaml); None for the local corpora."""
+        """`hub`: the data.hub block of a hub corpus (conf/data/c4.yaml); None for the local corpora.
+        `source`: the corpus already opened (corpora.open_corpus), so it is not read twice."""
         super().__init__()
-        self.hub = hub
+        self.hub, self.source = hub, source
         self.corpus_name, self.corpora_dir, self.path = corpus, corpora_dir, path
         self.vocab_size_req, self.seq_len, self.batch_size = vocab_size, seq_len, batch_size
         self.eval_batch_size, self.max_steps, self.data_seed = eval_batch_size, max_steps, data_seed
@@ -228,12 +192,14 @@ class LMDataModule(L.LightningDataModule):
         """Read the corpus, train/load the tokenizer, encode/load every split. Idempotent."""
         if self.info is not None:
             return self.info
-        if self.hub:
+        if self.source is not None:
+            corpus = self.source
+        elif self.hub:
             corpus = from_config(self.corpus_name, self.hub)
         else:
             corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
         tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
-        if self.hub:  # streamed into memory-mapped token files
+        if isinstance(corpus, HubCorpus):  # streamed into memory-mapped token files
             key = hashlib.sha256(tok_path.read_bytes()).hexdigest()[:16]
             files = {s: token_file(tok, corpus, s, tok_path.parent.parent / "tokens" / f"{tok_path.stem}-{key}-{s}.bin")
                      for s in corpus.splits}
@@ -242,9 +208,9 @@ class LMDataModule(L.LightningDataModule):
         else:
             self.tokens = {s: load_or_encode(tok, tok_path, corpus, s) for s in corpus.splits}
             bpt = {s: len(corpus.splits[s].encode()) / max(1, len(self.tokens[s])) for s in corpus.splits}
-        for split in ("train", "val"):
+        for split in self.tokens:  # every split, before any training: a short test split must not fail at the end
             if len(self.tokens[split]) < self.seq_len + 1:
-                raise ValueError(
+                raise ConfigError(
                     f"{split} split of {corpus.name!r} has {len(self.tokens[split])} tokens, fewer than "
                     f"seq_len+1 = {self.seq_len + 1}; lower model.seq_len or use a larger corpus"
                 )

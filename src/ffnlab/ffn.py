@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ffnlab.errors import FfnlabError
+
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
@@ -63,7 +65,7 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-class UnknownVariantError(ValueError):
+class UnknownVariantError(FfnlabError, ValueError):
     """Raised for an FFN name that is not in the registry; the message lists the valid ones."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ffnlab.corpora import CorpusError
+from ffnlab.io import atomic_path, atomic_write_bytes
 
 HUB_HOST = ("huggingface.co", 443)
 
@@ -145,36 +146,26 @@ def token_file(tok, corpus: HubCorpus, split: str, path: Path, batch_docs: int =
         if path.stat().st_size == meta["tokens"] * np.dtype(meta["dtype"]).itemsize:
             return np.memmap(path, dtype=meta["dtype"], mode="r"), meta
     limit = corpus.max_tokens.get(split)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
     n_tokens = n_bytes = 0
-    try:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        bar = tqdm(total=limit, unit="tok", unit_scale=True, desc=f"tokenizing {corpus.name}/{split}",
-                   disable=None)
-        with open(tmp, "wb") as f:
-            for batch in _batches(corpus.texts(split), batch_docs):
-                for text, enc in zip(batch, tok.encode_batch(batch), strict=True):
-                    f.write(np.asarray(enc.ids, dtype=dtype).tobytes())  # whole documents only
-                    n_tokens += len(enc.ids)
-                    n_bytes += len(text.encode())
-                    bar.update(len(enc.ids))
-                    if limit is not None and n_tokens >= limit:
-                        break
+    bar = tqdm(total=limit, unit="tok", unit_scale=True, desc=f"tokenizing {corpus.name}/{split}", disable=None)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for batch in _batches(corpus.texts(split), batch_docs):
+            for text, enc in zip(batch, tok.encode_batch(batch), strict=True):
+                f.write(np.asarray(enc.ids, dtype=dtype).tobytes())  # whole documents only
+                n_tokens += len(enc.ids)
+                n_bytes += len(text.encode())
+                bar.update(len(enc.ids))
                 if limit is not None and n_tokens >= limit:
                     break
-            f.flush()
-            os.fsync(f.fileno())
-        bar.close()
+            if limit is not None and n_tokens >= limit:
+                break
+        f.flush()
         meta = {"tokens": n_tokens, "bytes": n_bytes, "dtype": np.dtype(dtype).name, "split": split,
                 "corpus": corpus.description}
-        from ffnlab.data import atomic_write_bytes
-
-        atomic_write_bytes(meta_path, json.dumps(meta).encode())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        atomic_write_bytes(meta_path, json.dumps(meta).encode())  # then the token file takes its final name
+    bar.close()
     return np.memmap(path, dtype=dtype, mode="r"), meta
 
 

@@ -40,7 +40,7 @@ def build_optimizer(params, o: dict, max_steps: int):
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]  # norm gains, learned β
     groups = [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
-    name = o.get("name", "adamw")
+    name = o.get("name") or "adamw"  # null (the typed default): adamw
     if name == "adamw":
         opt = torch.optim.AdamW(groups, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
         warmup = max(1, round(o["warmup_frac"] * max_steps))

@@ -14,13 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ffnlab.errors import ConfigError
 from ffnlab.ffn import FeedForward, ffn_param_count, get_variant, hidden_dim
 
 INIT_SCHEMES = ("fan_in", "gpt2")
-
-
-class ConfigError(ValueError):
-    """A model or run setting that cannot work; the message says what to change."""
 
 
 @dataclass

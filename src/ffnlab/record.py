@@ -1,45 +1,215 @@
-"""The run record: one `metrics.json` per run, written atomically; its schema, hash and readers."""
+"""The run record, the contract between training and reporting: its schema, identity, one writer and one reader.
+
+Every run folder holds `metrics.json` (a `RunRecord`) and `outcome.json` (what the latest invocation did with
+the folder: ok, failed, diverged, skipped, reused, refused). The sweep decides skip / resume / reuse / refuse
+from the record (ffnlab.plan), the report reads it (ffnlab.report.collect), and the studies commit it
+(results/<study>/records/). Torch-free: the report imports this module.
+
+Schema history: 1 (until 2026-11) had no version discipline: fields were added without a bump, a control flag
+(`is_global_zero`) could ride along, and some fields are missing from older records. 2 is this dataclass.
+`read_record` migrates every older record into it; unknown fields are kept in `extra`, never dropped.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
 import subprocess
+import time
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ffnlab.data import atomic_write_bytes
+from ffnlab.io import atomic_write_text
+from ffnlab.keys import identity_config
 
 RECORD_NAME = "metrics.json"
-STATUSES = ("ok", "failed", "diverged")
-SCHEMA_VERSION = 1
-# Config keys that say where things live, how they are shown or how fast they are computed, not what is
-# computed: left out of the hash. (`perf` options are tested to reproduce the reference within tolerance.)
-HASH_EXCLUDE = ("paths", "sweep_name", "data.corpora_dir", "data.cache_dir", "trainer.progress_bar", "perf",
-                "reuse_runs")
+OUTCOME_NAME = "outcome.json"
+SCHEMA_VERSION = 2
+STATUSES = ("ok", "failed", "diverged")  # a record's status; a folder without a readable one is missing/corrupt
+OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused", "interrupted")
 
 
-def _drop(cfg: dict, dotted: str) -> None:
-    head, _, rest = dotted.partition(".")
-    if head in cfg:
-        if rest and isinstance(cfg[head], dict):
-            _drop(cfg[head], rest)
-        elif not rest:
-            del cfg[head]
+@dataclass
+class Params:
+    total: int  # every parameter (the tied embedding once)
+    ffn: int  # the FFN blocks' parameters, all layers: the quantity parameter matching holds equal
+    non_embedding: int  # total minus the embedding
 
 
-def _science(resolved: dict) -> dict:
-    cfg = json.loads(json.dumps(resolved, default=str))
-    for key in HASH_EXCLUDE:
-        _drop(cfg, key)
-    return cfg
+@dataclass
+class Horizon:
+    step: int
+    val_loss: float | None  # nats per token, whole validation split
 
 
-def config_hash(resolved: dict) -> str:
-    """sha256 of the resolved config (without paths and display settings), as canonical JSON."""
-    return hashlib.sha256(json.dumps(_science(resolved), sort_keys=True).encode()).hexdigest()[:16]
+@dataclass
+class Final:
+    step: int
+    val_loss: float  # nats per token, whole validation split
+    val_ppl: float  # exp(val_loss)
+    val_bpb: float | None  # bits per UTF-8 byte of the validation text
+    test_loss: float | None  # nats per token, whole test split (None: the corpus has no test split)
+    test_bpb: float | None
+
+
+@dataclass
+class Evaluation:
+    step: int
+    tokens: int  # training tokens seen at this step
+    train_loss: float | None  # mean training loss since the previous evaluation
+    val_loss: float  # nats per token
+    val_partial: bool  # True: the first curve_val_batches batches only (early and final read the whole split)
+    train_s: float  # seconds inside training steps so far
+
+
+@dataclass
+class DataInfo:
+    corpus: str
+    description: str
+    source: str  # a path, a hub dataset, or "embedded:python-<version>"
+    sha256: str  # content hash of the corpus text: part of the run's identity
+    tokenizer: str
+    vocab_size: int
+    train_tokens: int
+    val_tokens: int
+    test_tokens: int | None
+    bytes_per_token: dict[str, float]  # per split, for bits per byte
+
+
+@dataclass
+class RunRecord:
+    """One run. Fields of a run that failed before or during training stay None (status says which)."""
+
+    status: str  # ok | failed | diverged
+    ffn: str
+    seed: int
+    config: dict[str, Any]  # the resolved Hydra config of the run
+    config_hash: str  # identity_hash(config, data sha256) as written (older records: older rules)
+    results_revision: int | None  # ffnlab.RESULTS_REVISION of the code that trained it
+    run_dir: str
+    schema: int = SCHEMA_VERSION
+    error: str | None = None
+    traceback: str | None = None
+    data_seed: int | None = None
+    gated: bool | None = None
+    d_model: int | None = None
+    d_ff: int | None = None
+    n_layers: int | None = None
+    params: Params | None = None
+    flops_per_token: float | None = None  # training FLOPs per token (forward + backward), model.flops_per_token
+    flops_per_token_forward: float | None = None
+    steps: int | None = None
+    tokens: int | None = None  # training tokens: steps × batch × seq_len × processes
+    train_epochs: float | None = None  # passes over the train split (> 1: tokens repeat)
+    early: Horizon | None = None  # the evaluation at 1/8 of the budget
+    final: Final | None = None
+    history: list[Evaluation] = field(default_factory=list)
+    tokens_per_s: float | None = None  # training tokens per second inside training steps
+    train_s: float | None = None  # seconds inside training steps
+    wall_s: float | None = None  # seconds for the whole run, data loading and evaluations included
+    resumed_from_step: int | None = None
+    peak_rss_mb: float | None = None  # peak resident memory of the process, MiB
+    peak_gpu_mb: float | None = None  # torch.cuda.max_memory_allocated, MiB (None without CUDA)
+    data: DataInfo | None = None
+    git_sha: str | None = None  # the code's commit ("-dirty": with uncommitted changes)
+    versions: dict[str, str] = field(default_factory=dict)
+    reused_from: str | None = None  # a copy: the run folder whose record this is
+    extra: dict[str, Any] = field(default_factory=dict)  # fields this schema does not know, kept as read
+
+    @property
+    def data_sha256(self) -> str | None:
+        return self.data.sha256 if self.data else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        extra = out.pop("extra")
+        return {"schema": out.pop("schema"), **out, **extra}
+
+
+_NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo}
+
+
+def _build(cls, values: dict[str, Any]):
+    """A dataclass from a dict, missing fields None (older records lack some)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{n: values.get(n) for n in names})
+
+
+def migrate(raw: dict[str, Any]) -> RunRecord:
+    """Any record ffnlab ever wrote → a RunRecord of this schema. Raises ValueError if it is not a run record."""
+    if not isinstance(raw, dict) or "status" not in raw:
+        raise ValueError("not a run record (no 'status')")
+    version = raw.get("schema", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(f"record schema {version!r} is newer than this ffnlab ({SCHEMA_VERSION}); update ffnlab")
+    raw = dict(raw)
+    raw.pop("schema", None)
+    raw.pop("is_global_zero", None)  # schema 1 could carry this control flag of the DDP path
+    names = {f.name for f in dataclasses.fields(RunRecord)} - {"schema", "extra"}
+    values = {k: raw.get(k) for k in names}
+    for key, cls in _NESTED.items():
+        if isinstance(values[key], dict):
+            values[key] = _build(cls, values[key])
+    values["history"] = [_build(Evaluation, h) for h in raw.get("history") or []]
+    values["config"] = raw.get("config") or {}
+    values["versions"] = raw.get("versions") or {}
+    for key in ("ffn", "config_hash", "run_dir"):
+        values[key] = values[key] if values[key] is not None else ""
+    values["extra"] = {k: v for k, v in raw.items() if k not in names}
+    if values["status"] == "ok" and (values["final"] is None or values["final"].val_loss is None):
+        raise ValueError("status 'ok' but no final validation loss")
+    return RunRecord(**values)
+
+
+def read_record(path: str | Path) -> RunRecord | None:
+    """The record in a run folder (or at a metrics.json path): None if there is none; ValueError if unreadable."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    if not path.exists():
+        return None
+    try:
+        return migrate(json.loads(path.read_text()))
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: unreadable run record ({e})") from e
+
+
+def try_read_record(path: str | Path) -> RunRecord | None:
+    """Like read_record, but an unreadable record reads as None (the sweep treats it as not finished)."""
+    try:
+        return read_record(path)
+    except ValueError:
+        return None
+
+
+def write_record(run_dir: str | Path, record: RunRecord) -> Path:
+    """Write metrics.json atomically. A finished ('ok') record is never replaced by one that is not."""
+    path = Path(run_dir) / RECORD_NAME
+    existing = try_read_record(path)
+    if existing is not None and existing.status == "ok" and record.status != "ok":
+        raise FileExistsError(f"{path} holds a finished run; refusing to overwrite it with a {record.status} one")
+    record.schema = SCHEMA_VERSION
+    atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+    return path
+
+
+def write_outcome(run_dir: str | Path, outcome: str, detail: str = "") -> None:
+    """What this invocation did with the run folder, for the sweep's tally."""
+    atomic_write_text(Path(run_dir) / OUTCOME_NAME, json.dumps({"outcome": outcome, "at": time.time(),
+                                                                "detail": detail}))
+
+
+# --- identity -------------------------------------------------------------------------------------------------
+
+def identity_hash(config: dict, data_sha256: str | None) -> str:
+    """What a run computes, as 16 hex digits: the identity keys of its config (ffnlab.keys) and its data's hash."""
+    science = identity_config(json.loads(json.dumps(config, default=str)))
+    payload = {"config": science, "data_sha256": data_sha256}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def added_keys(old: dict, new: dict, prefix: str = "") -> list[str] | None:
@@ -63,10 +233,33 @@ def added_keys(old: dict, new: dict, prefix: str = "") -> list[str] | None:
     return None if set(old) - set(new) else added
 
 
-def same_experiment(old_resolved: dict, new_resolved: dict) -> list[str] | None:
-    """None if the configs differ in substance, else the list of keys only the new one has."""
-    return added_keys(_science(old_resolved), _science(new_resolved))
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Human-readable differences between two identity configs ("optim.lr: 0.002 → 0.001")."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        name, a, b = f"{prefix}{key}", old.get(key, "(absent)"), new.get(key, "(absent)")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: {a} → {b}")
+    return out
 
+
+def same_experiment(old: RunRecord | dict, new_config: dict, new_data_sha256: str | None = None) -> list[str] | None:
+    """None if the two differ in what they compute, else the keys only the new config has (added since).
+
+    `old` is a record (its config and data hash are compared) or a bare config (then only configs are).
+    """
+    old_config = old.config if isinstance(old, RunRecord) else old
+    if isinstance(old, RunRecord) and new_data_sha256 is not None and old.data_sha256 not in (None,
+                                                                                             new_data_sha256):
+        return None
+    a = identity_config(json.loads(json.dumps(old_config, default=str)))
+    b = identity_config(json.loads(json.dumps(new_config, default=str)))
+    return added_keys(a, b)
+
+
+# --- provenance -----------------------------------------------------------------------------------------------
 
 def git_sha() -> str | None:
     try:
@@ -93,44 +286,21 @@ def versions() -> dict[str, str]:
     return out
 
 
-def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
-    """Write metrics.json atomically. A record with status 'ok' is never replaced by anything else."""
-    path = Path(run_dir) / RECORD_NAME
-    existing = read_record(path)
-    if existing is not None and existing.get("status") == "ok" and record.get("status") != "ok":
-        status = record.get("status")
-        raise FileExistsError(f"{path} holds a finished run; refusing to overwrite it with a {status} one")
-    record = {"schema": SCHEMA_VERSION, **record}
-    atomic_write_bytes(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
-    return path
+def find_finished(root: Path, config: dict, data_sha256: str | None, revision: int,
+                  exclude: Path | None = None) -> Path | None:
+    """A run folder under `root` (the output root's multirun/) holding a finished run of the same experiment.
 
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    """The record at `path`, or None if missing; a corrupt file reads as None (the caller decides)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RECORD_NAME
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def find_finished(root: Path, resolved: dict, revision: int, exclude: Path | None = None) -> Path | None:
-    """A run folder under `root` (e.g. multirun/) holding a finished run of the same experiment, or None.
-
-    "Same" means what the skip check means: status ok, this results revision, and a config that agrees on
-    every key but those left out of the hash (a different sweep_name, paths or perf options).
+    "Same" means what the skip check means: status ok, this results revision, the same variant and seed, the
+    same identity config (ffnlab.keys) and the same data hash. Unreadable records are passed over.
     """
     exclude = Path(exclude).resolve() if exclude else None
     for path in sorted(Path(root).rglob(RECORD_NAME)):
         if exclude is not None and path.parent.resolve() == exclude:
             continue
-        rec = read_record(path)
-        if (rec is None or rec.get("status") != "ok" or rec.get("results_revision") != revision
-                or rec.get("ffn") != resolved.get("ffn") or rec.get("seed") != resolved.get("seed")):
+        rec = try_read_record(path)
+        if (rec is None or rec.status != "ok" or rec.final is None or rec.results_revision != revision
+                or rec.ffn != config.get("ffn") or rec.seed != config.get("seed") or rec.data_sha256 is None):
             continue
-        if same_experiment(rec.get("config") or {}, resolved) is not None:
+        if same_experiment(rec, config, data_sha256) is not None:
             return path.parent
     return None

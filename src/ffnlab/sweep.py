@@ -13,7 +13,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from ffnlab.record import OUTCOME_NAME
+
 log = logging.getLogger("ffnlab")
+# What the tally lists (ffnlab.record.OUTCOMES less "interrupted", which only ever appears as an extra).
 # reused: the same experiment had finished in another sweep, so its record was copied instead of retrained.
 OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused")
 
@@ -21,7 +24,7 @@ OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused")
 def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
     """Count the outcomes written under `sweep_dir` at or after `since` (a time.time() value)."""
     counts: Counter = Counter()
-    for path in sorted(Path(sweep_dir).rglob("outcome.json")):
+    for path in sorted(Path(sweep_dir).rglob(OUTCOME_NAME)):
         try:
             outcome = json.loads(path.read_text())
         except (OSError, ValueError):

@@ -1,8 +1,11 @@
-"""The Hydra app `ffnlab-train`: skip finished runs, resume interrupted ones, capture failures, write the record."""
+"""The Hydra app `ffnlab-train`: open the data, decide (ffnlab.plan), fit, and write the run record.
+
+One job: its run folder gets `.hydra/` (the composed config, written only when the job trains or reuses, so a
+skipped or refused folder keeps its files), `metrics.json` (the RunRecord) and `outcome.json` (for the tally).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import resource
@@ -18,67 +21,61 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ffnlab import RESULTS_REVISION
-from ffnlab.corpora import CorpusError
+from ffnlab import RESULTS_REVISION, config
+from ffnlab.corpora import open_corpus
+from ffnlab.errors import ConfigError, FfnlabError, fail
 from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
-from ffnlab.model import ConfigError
-from ffnlab.record import config_hash, find_finished, git_sha, read_record, same_experiment, versions, write_record
+from ffnlab.io import atomic_write_text, output_dir
+from ffnlab.keys import folder_exclude_keys
+from ffnlab.plan import Decision, decide
+from ffnlab.record import (
+    Evaluation,
+    Final,
+    Horizon,
+    Params,
+    RunRecord,
+    find_finished,
+    git_sha,
+    identity_hash,
+    try_read_record,
+    versions,
+    write_outcome,
+    write_record,
+)
 
 log = logging.getLogger("ffnlab")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-OUTCOME_NAME = "outcome.json"  # what the latest invocation did with this run dir (ran / skipped / ...)
-USER_ERRORS = (ConfigError, UnknownVariantError, CorpusError, ValueError)
+CONF_DIR = config.CONF_DIR
+
+
+def _subdir(name: str) -> str:
+    """A run folder's name from its overrides, made safe: no path separators, so never outside the sweep."""
+    return (name or "default").replace("/", "_").replace("\\", "_")
+
 
 OmegaConf.register_new_resolver("ffnlab_uid", lambda: uuid.uuid4().hex[:8], use_cache=True, replace=True)
-OmegaConf.register_new_resolver("ffnlab_subdir", lambda s: s or "default", replace=True)
+OmegaConf.register_new_resolver("ffnlab_subdir", _subdir, replace=True)
 OmegaConf.register_new_resolver("ffnlab_variants", lambda: ", ".join(VARIANTS), replace=True)
+OmegaConf.register_new_resolver(
+    "ffnlab_folder_exclude",
+    lambda *, _root_: folder_exclude_keys(OmegaConf.to_container(_root_, resolve=False, enum_to_str=True)),
+    replace=True)
+config.register()
 
 
-def _eval_schedule(max_steps: int, eval_every: int | None) -> tuple[int, int]:
-    """(early step, eval interval). Early is 1/8 of the budget, mirroring the paper's 65,536 of 524,288."""
-    early = max(1, max_steps // 8)
-    every = eval_every or early
-    if early % every:
-        raise ConfigError(
-            f"trainer.eval_every={every} does not divide the early step {early} (max_steps/8); "
-            f"pick a divisor of {early} or leave it null"
-        )
-    return early, every
-
-
-def _ckpt_every(ckpt_every: int | None, every: int) -> int:
-    """Checkpoints are written right after an evaluation, so their interval is a multiple of eval_every."""
-    if ckpt_every and ckpt_every % every:
-        raise ConfigError(f"trainer.ckpt_every={ckpt_every} must be a multiple of the eval interval {every}")
-    return ckpt_every or every
-
-
-def _model_dict(cfg: DictConfig, vocab_size: int) -> dict[str, Any]:
-    return {**OmegaConf.to_container(cfg.model, resolve=True), "ffn": cfg.ffn, "vocab_size": vocab_size}
-
-
-def _write_outcome(run_dir: Path, outcome: str, detail: str = "") -> None:
-    (run_dir / OUTCOME_NAME).write_text(json.dumps({"outcome": outcome, "at": time.time(), "detail": detail}))
-
-
-def _resume_point(ckpt_dir: Path, chash: str) -> tuple[Path | None, int]:
-    """(checkpoint, its step) if the run's own last checkpoint exists for this exact config, else (None, 0)."""
+def _resume_point(ckpt_dir: Path) -> tuple[Path | None, int, str | None]:
+    """(checkpoint, its step, the identity stamped in it) for the run's own last checkpoint; Nones if none."""
     import torch
 
     path = ckpt_dir / "last.ckpt"
     if not path.is_file():
-        return None, 0
+        return None, 0, None
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unreadable: start over, but keep the file for inspection
         log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, e)
         path.rename(path.with_suffix(".ckpt.unreadable"))
-        return None, 0
-    stamp = ckpt.get("ffnlab", {})
-    if stamp.get("config_hash") != chash:
-        log.warning("checkpoint %s belongs to another config (%s); starting from scratch", path, stamp)
-        return None, 0
-    return path, int(ckpt["global_step"])
+        return None, 0, None
+    return path, int(ckpt["global_step"]), ckpt.get("ffnlab", {}).get("config_hash")
 
 
 def _reset_peak_rss() -> None:
@@ -99,34 +96,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
-def build_trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, logger_version: str = "from_step_0",
-                  **overrides: Any):
-    """The Lightning Trainer of every ffnlab run (the benchmark times this same one against a bare loop)."""
-    import lightning as L
-    from lightning.pytorch.loggers import CSVLogger
-
-    from ffnlab.callbacks import AtomicCheckpointIO
-
-    kwargs = dict(
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
-        max_steps=t.max_steps, max_epochs=-1, val_check_interval=every, check_val_every_n_epoch=None,
-        num_sanity_val_steps=0, use_distributed_sampler=False,  # the data module shards itself (ffnlab.data)
-        gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.progress_bar, enable_model_summary=False, enable_checkpointing=False,
-        logger=CSVLogger(str(run_dir), name="logs", version=logger_version), deterministic=True,
-        callbacks=callbacks, plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
-    )
-    return L.Trainer(**{**kwargs, **overrides})
-
-
-def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
-    """Train one model and return the run record (raises on failure; the caller records it)."""
+def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int
+        ) -> tuple[dict[str, Any], bool]:
+    """Train one model; returns (the record's measured fields, whether this process is rank 0). Raises on failure."""
     import torch
 
+    from ffnlab.build import build, ckpt_interval, datamodule, eval_schedule, validate_model, world_size
     from ffnlab.callbacks import History, SaveLast
-    from ffnlab.data import LMDataModule, bits_per_byte
-    from ffnlab.lit import DivergedError, LitLM
-    from ffnlab.model import ModelConfig
+    from ffnlab.data import bits_per_byte
+    from ffnlab.lit import DivergedError
 
     t_start = time.time()
     _reset_peak_rss()
@@ -135,34 +113,21 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(int(t.threads))
-    early, every = _eval_schedule(t.max_steps, t.eval_every)
-    ModelConfig(**_model_dict(cfg, vocab_size=1))  # validate the model settings before touching data
+    early, every = eval_schedule(t.max_steps, t.eval_every)
+    validate_model(cfg)
     hc = HydraConfig.get()
     in_sweep = hc.mode == RunMode.MULTIRUN and "submitit" not in str(hc.launcher.get("_target_", ""))
     if t.strategy not in ("auto", None) and in_sweep:  # on SLURM, srun starts one task per device instead
         raise ConfigError(f"trainer.strategy={t.strategy} starts its own processes and cannot run inside a -m sweep "
                           "here; run it as a single run, or sweep on SLURM (launcher=slurm) with one task per device")
 
-    d = cfg.data
-    dm = LMDataModule(
-        corpus=d.corpus, corpora_dir=d.corpora_dir, path=d.path, vocab_size=d.vocab_size,
-        seq_len=cfg.model.seq_len, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size,
-        max_steps=t.max_steps, data_seed=cfg.data_seed, cache_dir=d.cache_dir,
-        hub=OmegaConf.to_container(d.hub, resolve=True) if d.get("hub") else None,
-    )
-    info = dm.load()
-    lit = LitLM(_model_dict(cfg, info.vocab_size), seed=cfg.seed,
-                optim=OmegaConf.to_container(cfg.optim, resolve=True), max_steps=t.max_steps,
-                full_eval_steps=(early, t.max_steps), curve_val_batches=t.curve_val_batches,
-                perf=OmegaConf.to_container(cfg.perf, resolve=True) if "perf" in cfg else None)
-
-    world = int(t.devices) if t.strategy not in ("auto", None) else 1
-    history = History(tokens_per_step=d.batch_size * cfg.model.seq_len * world)
-    ckpt_dir = run_dir / "checkpoints"
-    resume, start_step = _resume_point(ckpt_dir, chash)
+    world = world_size(t)
+    history = History(tokens_per_step=cfg.data.batch_size * cfg.model.seq_len * world)
+    dm = datamodule(cfg, source=source)
     dm.start_step = start_step
-    callbacks = [history, SaveLast(ckpt_dir, _ckpt_every(t.ckpt_every, every), chash)]
-    trainer = build_trainer(t, run_dir, every, callbacks, logger_version=f"from_step_{start_step}")
+    callbacks = [history, SaveLast(run_dir / "checkpoints", ckpt_interval(t.ckpt_every, every), identity)]
+    parts = build(cfg, run_dir, callbacks, dm=dm, logger_version=f"from_step_{start_step}")
+    info, lit, trainer = dm.info, parts.module, parts.trainer
     if resume:
         log.info("resuming %s from %s (step %d)", run_dir, resume, start_step)
     trainer.fit(lit, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
@@ -172,110 +137,128 @@ def train(cfg: DictConfig, run_dir: Path, chash: str) -> dict[str, Any]:
     if info.test_tokens is not None:
         test_loss = float(trainer.test(lit, datamodule=dm, verbose=False)[0]["test/loss"])
 
-    model = lit.model
-    rows = history.rows
+    model, rows = lit.model, history.rows
     early_row = next((r for r in rows if r["step"] == early), None)
     final_val = rows[-1]["val_loss"]
     if not math.isfinite(final_val):
         raise DivergedError(f"non-finite validation loss ({final_val}) at step {rows[-1]['step']}")
     train_tokens = t.max_steps * history.tokens_per_step
-    return {
-        "status": "ok",
-        "ffn": cfg.ffn,
-        "seed": cfg.seed,
-        "data_seed": cfg.data_seed,
-        "gated": get_variant(cfg.ffn).gated,
-        "d_model": model.cfg.d_model,
-        "d_ff": model.cfg.d_ff,
-        "n_layers": model.cfg.n_layers,
-        "params": model.param_counts(),
-        "flops_per_token": model.flops_per_token()["train"],
-        "flops_per_token_forward": model.flops_per_token()["forward"],
-        "steps": t.max_steps,
-        "tokens": train_tokens,
-        "train_epochs": dm.train_epochs() * world,
-        "early": {"step": early, "val_loss": early_row["val_loss"] if early_row else None},
-        "final": {
-            "step": rows[-1]["step"],
-            "val_loss": final_val,
-            "val_ppl": float(torch.tensor(final_val).exp()),
-            "val_bpb": bits_per_byte(final_val, info.bytes_per_token["val"]),
-            "test_loss": test_loss,
-            "test_bpb": bits_per_byte(test_loss, info.bytes_per_token["test"]) if test_loss else None,
-        },
-        "history": rows,
-        "tokens_per_s": train_tokens / history.train_s if history.train_s else None,
-        "train_s": history.train_s,
-        "wall_s": time.time() - t_start,
-        "resumed_from_step": dm.start_step or None,
-        "peak_rss_mb": _peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
-        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
-        "data": vars(info),
-        "is_global_zero": trainer.is_global_zero,
-    }
+    flops = model.flops_per_token()
+    fields = dict(
+        data_seed=cfg.data_seed, gated=get_variant(cfg.ffn).gated, d_model=model.cfg.d_model, d_ff=model.cfg.d_ff,
+        n_layers=model.cfg.n_layers, params=Params(**model.param_counts()), flops_per_token=flops["train"],
+        flops_per_token_forward=flops["forward"], steps=t.max_steps, tokens=train_tokens,
+        train_epochs=dm.train_epochs() * world,
+        early=Horizon(step=early, val_loss=early_row["val_loss"] if early_row else None),
+        final=Final(step=rows[-1]["step"], val_loss=final_val, val_ppl=math.exp(final_val),
+                    val_bpb=bits_per_byte(final_val, info.bytes_per_token["val"]), test_loss=test_loss,
+                    test_bpb=bits_per_byte(test_loss, info.bytes_per_token["test"]) if test_loss else None),
+        history=[Evaluation(**r) for r in rows],
+        tokens_per_s=train_tokens / history.train_s if history.train_s else None, train_s=history.train_s,
+        wall_s=time.time() - t_start, resumed_from_step=dm.start_step or None,
+        peak_rss_mb=_peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
+        peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+        data=info,
+    )
+    return fields, trainer.is_global_zero
+
+
+def _save_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
+    """What Hydra writes to .hydra/ (conf/train.yaml sets output_subdir null, so only a job that trains or reuses
+    writes it, and a skipped or refused folder keeps the config of the run it holds)."""
+    hc = HydraConfig.instance().cfg
+    folder = run_dir / ".hydra"
+    atomic_write_text(folder / "config.yaml", OmegaConf.to_yaml(cfg))
+    atomic_write_text(folder / "hydra.yaml", OmegaConf.to_yaml(hc))
+    atomic_write_text(folder / "overrides.yaml", OmegaConf.to_yaml(hc.hydra.overrides.task))
+
+
+def _decide(cfg: DictConfig, run_dir: Path, resolved: dict, data_sha: str, identity: str, multirun: bool
+            ) -> tuple[Decision, Path | None, int]:
+    existing = try_read_record(run_dir)
+    if existing is not None and existing.status == "ok":
+        return decide(existing, resolved, data_sha, RESULTS_REVISION, identity), None, 0
+    donor = None
+    if multirun and cfg.get("reuse_runs", False):  # only where ffnlab's own sweeps live: <output>/multirun
+        donor = find_finished(output_dir(cfg.paths.output) / "multirun", resolved, data_sha, RESULTS_REVISION,
+                              exclude=run_dir)
+    ckpt, step, stamp = (None, 0, None) if donor else _resume_point(run_dir / "checkpoints")
+    decision = decide(existing, resolved, data_sha, RESULTS_REVISION, identity, stamp, donor)
+    return decision, (ckpt if decision.action == "resume" else None), (step if decision.action == "resume" else 0)
 
 
 def run(cfg: DictConfig) -> float:
-    """One Hydra job; returns its final validation loss (inf when it has none), for sweepers that optimise.
-
-    Its outcome (ok, skipped, failed, diverged, refused) goes to outcome.json for the sweep's tally.
-    """
+    """One Hydra job; returns its final validation loss (inf when it has none), for sweepers that optimise."""
     from ffnlab.lit import DivergedError
 
     hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    chash = config_hash(resolved)
-    existing = read_record(run_dir)
-    if existing is not None and existing.get("status") == "ok":
-        added = same_experiment(existing.get("config", {}), resolved)
-        same_code = existing.get("results_revision") == RESULTS_REVISION
-        if same_code and (existing.get("config_hash") == chash or added is not None):
-            note = f" (its config lacks only keys added since: {', '.join(added)})" if added else ""
-            log.info("skip %s: finished with the same config%s", run_dir, note)
-            _write_outcome(run_dir, "skipped", note)
-            return existing["final"]["val_loss"]
-        what = "config" if same_code else f"ffnlab results revision ({existing.get('results_revision')})"
-        msg = (f"{run_dir} already holds a finished run of another {what}; not overwriting it: "
-               "use a new sweep_name or hydra.sweep.dir")
-        log.error(msg)
-        _write_outcome(run_dir, "refused", msg)
-        return math.inf
-
-    if hc.mode == RunMode.MULTIRUN and cfg.get("reuse_runs", False):
-        donor = find_finished(Path(hc.sweep.dir).parent, resolved, RESULTS_REVISION, exclude=run_dir)
-        if donor is not None:  # the same experiment finished in another sweep: copy its record, don't retrain
-            record = {**read_record(donor), "config": resolved, "config_hash": chash, "run_dir": str(run_dir),
-                      "reused_from": str(donor)}
-            write_record(run_dir, record)
-            _write_outcome(run_dir, "reused", str(donor))
-            log.info("reuse %s: the same experiment finished in %s", run_dir, donor)
-            return record["final"]["val_loss"]
-
-    base = {"ffn": cfg.ffn, "seed": cfg.seed, "config": resolved, "config_hash": chash,
-            "results_revision": RESULTS_REVISION,
-            "git_sha": git_sha(), "versions": versions(), "run_dir": str(run_dir), "error": None}
-    t0 = time.time()
     try:
-        record = {**base, **train(cfg, run_dir, chash)}
+        source = open_corpus(resolved["data"])
+    except FfnlabError as e:
+        if not multirun:
+            fail("ffnlab-train", e)
+        log.error("run %s: %s", run_dir, e)
+        write_outcome(run_dir, "failed", str(e))
+        return math.inf
+    data_sha = source.sha256
+    identity = identity_hash(resolved, data_sha)
+    decision, resume, start_step = _decide(cfg, run_dir, resolved, data_sha, identity, multirun)
+
+    if decision.action == "skip":
+        existing = try_read_record(run_dir)
+        log.info("skip %s: finished with the same config%s", run_dir, f" ({decision.reason})" if decision.reason
+                 else "")
+        write_outcome(run_dir, "skipped", decision.reason)
+        return existing.final.val_loss
+    if decision.action == "refuse":
+        msg = f"{run_dir}: {decision.reason}; not overwriting it: use a new sweep_name or hydra.sweep.dir"
+        write_outcome(run_dir, "refused", msg)
+        if not multirun:
+            fail("ffnlab-train", msg)
+        log.error(msg)
+        return math.inf
+    _save_hydra_files(run_dir, cfg)
+    if decision.action == "reuse":  # the same experiment finished in another sweep: copy its record
+        donor = try_read_record(decision.donor)
+        donor.config, donor.config_hash, donor.run_dir = resolved, identity, str(run_dir)
+        donor.reused_from = str(decision.donor)
+        write_record(run_dir, donor)
+        write_outcome(run_dir, "reused", str(decision.donor))
+        log.info("reuse %s: %s", run_dir, decision.reason)
+        return donor.final.val_loss
+
+    record = RunRecord(status="ok", ffn=cfg.ffn, seed=cfg.seed, config=resolved, config_hash=identity,
+                       results_revision=RESULTS_REVISION, run_dir=str(run_dir), git_sha=git_sha(),
+                       versions=versions())
+    t0, rank0 = time.time(), True
+    try:
+        fields, rank0 = fit(cfg, run_dir, identity, source, resume, start_step)
+        for key, value in fields.items():
+            setattr(record, key, value)
     except DivergedError as e:
-        record = {**base, "status": "diverged", "error": str(e), "wall_s": time.time() - t0}
+        record.status, record.error, record.wall_s = "diverged", str(e), time.time() - t0
     except Exception as e:  # recorded, not fatal: the sweep goes on
-        record = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}", "wall_s": time.time() - t0,
-                  "traceback": traceback.format_exc()}
-        if hc.mode != RunMode.MULTIRUN and isinstance(e, USER_ERRORS):
-            write_record(run_dir, record)
-            print(f"ffnlab-train: error: {e}", file=sys.stderr)
-            sys.exit(2)
+        record.status, record.error, record.wall_s = "failed", f"{type(e).__name__}: {e}", time.time() - t0
+        record.traceback = traceback.format_exc()
+        write_record(run_dir, record)
+        write_outcome(run_dir, "failed", record.error)
+        if not multirun and isinstance(e, FfnlabError):
+            fail("ffnlab-train", e)
         log.exception("run %s failed", run_dir)
-    final = record.get("final", {}).get("val_loss")
-    if not record.pop("is_global_zero", True):
+        if not multirun:
+            sys.exit(1)
+        return math.inf
+    final = record.final.val_loss if record.final else None
+    if not rank0:
         return final  # DDP: only rank 0 writes
     write_record(run_dir, record)
-    _write_outcome(run_dir, record["status"], record.get("error") or "")
-    log.info("%s %s seed=%s: %s%s", record["status"], cfg.ffn, cfg.seed, run_dir,
-             f" val_loss={final:.4f}" if final is not None else f" ({record['error']})")
+    write_outcome(run_dir, record.status, record.error or "")
+    log.info("%s %s seed=%s: %s%s", record.status, cfg.ffn, cfg.seed, run_dir,
+             f" val_loss={final:.4f}" if final is not None else f" ({record.error})")
     return final if final is not None else math.inf
 
 
@@ -295,8 +278,7 @@ def _precheck(argv: list[str]) -> None:
                 try:
                     get_variant(name.strip())
                 except UnknownVariantError as e:
-                    print(f"ffnlab-train: error: {e}", file=sys.stderr)
-                    sys.exit(2)
+                    fail("ffnlab-train", e)
 
 
 def cli() -> None:

@@ -24,6 +24,7 @@ import torch
 
 from ffnlab.bench import measure, overhead, tables
 from ffnlab.bench.models import PEERS, SIZES, Built, build_ffnlab, peer_available
+from ffnlab.errors import cli_errors
 from ffnlab.ffn import IMPLS, FeedForward, get_variant
 
 SHAZEER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu"]
@@ -121,11 +122,10 @@ def run_group(args, size, ffn: str, default_impl: str, peers: dict[str, str | No
 def bf16_agreement(args, default_impl: str) -> pd.DataFrame:
     """fp32 and bf16 training curves of relu and swiglu on real batches from the same init."""
     cfg = overhead.train_config(args.overhead_overrides + [f"trainer.max_steps={args.bf16_steps}"])
-    d = cfg.data
-    from ffnlab.data import LMDataModule
+    from ffnlab.build import datamodule
 
-    dm = LMDataModule(corpus=d.corpus, corpora_dir=d.corpora_dir, vocab_size=d.vocab_size, seq_len=cfg.model.seq_len,
-                      batch_size=d.batch_size, max_steps=args.bf16_steps, data_seed=0, cache_dir=d.cache_dir)
+    d = cfg.data
+    dm = datamodule(cfg, max_steps=args.bf16_steps)  # the batches of data_seed (0 unless overridden)
     info = dm.load()
     size = SIZES[args.sizes[0]]
     size = type(size)(**{**size.__dict__, "vocab_size": info.vocab_size, "seq_len": cfg.model.seq_len,
@@ -180,6 +180,7 @@ def _wikitext_available() -> bool:
         return False
 
 
+@cli_errors("ffnlab-bench")
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     out = Path(args.out)

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from ffnlab import build, config
 from ffnlab.callbacks import History
 from ffnlab.data import LMDataModule
 from ffnlab.lit import LitLM, build_optimizer
-from ffnlab.train import CONF_DIR, _model_dict, build_trainer
 
 
 class _Stamps(L.Callback):
@@ -34,14 +33,11 @@ class _Stamps(L.Callback):
 
 def train_config(overrides: list[str]) -> DictConfig:
     """ffnlab-train's config, composed exactly as the CLI would compose it."""
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return config.compose(overrides)
 
 
 def _fresh(cfg: DictConfig, dm: LMDataModule) -> LitLM:
-    return LitLM(_model_dict(cfg, dm.info.vocab_size), seed=cfg.seed,
-                 optim=OmegaConf.to_container(cfg.optim, resolve=True), max_steps=cfg.trainer.max_steps,
-                 perf=OmegaConf.to_container(cfg.perf, resolve=True))
+    return build.module(cfg, dm.info.vocab_size)
 
 
 def lightning_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
@@ -49,7 +45,7 @@ def lightning_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> floa
     lit = _fresh(cfg, dm)
     history = History(tokens_per_step=cfg.data.batch_size * cfg.model.seq_len)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = build_trainer(cfg.trainer, Path(tmp), cfg.trainer.max_steps, [history, stamps],
+        trainer = build.trainer(cfg.trainer, Path(tmp), cfg.trainer.max_steps, [history, stamps],
                                 limit_val_batches=0, enable_progress_bar=False)
         trainer.fit(lit, datamodule=dm)
     return (stamps.t[-1] - stamps.t[warmup]) / (len(stamps.t) - 1 - warmup)
@@ -78,10 +74,7 @@ def bare_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
 def lightning_vs_bare(overrides: list[str], rounds: int, warmup: int, progress=print) -> list[dict]:
     """Alternating Lightning and bare runs (the order flips each round); seconds per step of each."""
     cfg = train_config(overrides)
-    d = cfg.data
-    dm = LMDataModule(corpus=d.corpus, corpora_dir=d.corpora_dir, path=d.path, vocab_size=d.vocab_size,
-                      seq_len=cfg.model.seq_len, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size,
-                      max_steps=cfg.trainer.max_steps, data_seed=cfg.data_seed, cache_dir=d.cache_dir)
+    dm = build.datamodule(cfg)
     dm.load()
     rows = []
     for r in range(rounds):

@@ -2,7 +2,8 @@
 
 Outputs (all in --out):
   runs.csv       one row per run folder, failed / diverged / missing / corrupt ones included, with the config
-                 columns that vary across the runs and every metric of the record
+                 columns that vary across the runs and every metric of the record; run_dir is the run's
+                 stable name (<root folder name>/<run folder>), the same when rebuilt from records/
   curves.csv     every evaluation of every run: step, tokens, train_loss, val_loss, val_partial, train_s
   summary.csv    one row per variant (per setting, if the runs mix settings): n seeds, loss mean ± std,
                  perplexity, bits per byte, Δ vs relu (nats, %), its Welch 95% CI, Welch p with Holm
@@ -17,19 +18,24 @@ Outputs (all in --out):
                  ReLU within each, each variant at its best setting; figures/by_setting the same as a chart
   figures/       PNG + SVG: delta_by_horizon (the paper-style comparison), final_loss, curves, delta_vs_paper,
                  loss_vs_flops, loss_vs_time, throughput_memory
-  REPORT_COMMAND.txt  the command that wrote this folder
+  records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
+                 that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
+  REPORT_COMMAND.txt  the command that wrote this folder (kept as it is by a rebuild from records/)
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from ffnlab.errors import cli_errors
+from ffnlab.record import OUTCOME_NAME, RECORD_NAME
 from ffnlab.report import collect, plots, stats, tables
 
 
@@ -38,7 +44,8 @@ def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     cols = collect.setting_columns(runs)
     if not cols:
         return [("", runs)]
-    warnings.warn(f"runs mix settings ({', '.join(c[4:] for c in cols)}); reporting each setting separately",
+    warnings.warn(f"runs mix settings ({', '.join(c.removeprefix('cfg.') for c in cols)}); reporting each setting "
+                  "separately",
                   stacklevel=2)
     labels = collect.setting_labels(runs)
     return [(label, runs[labels == label]) for label in collect.settings(runs)]
@@ -70,7 +77,7 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
         _save(plots.loss_vs_compute(curves, runs, x="seconds"), figdir, "loss_vs_time")
     if "delta" in s:
         _save(plots.delta_vs_paper(s), figdir, "delta_vs_paper")
-        _save(plots.delta_by_horizon(s), figdir, "delta_by_horizon")
+        _save(plots.delta_by_horizon(s, where=collect.describe(runs)), figdir, "delta_by_horizon")
     _save(plots.throughput_memory(s), figdir, "throughput_memory")
 
 
@@ -87,6 +94,32 @@ def _clear_previous(out: Path) -> None:
                 f.rmdir()
 
 
+RECORDS = "records"
+
+
+def _copy_records(runs: pd.DataFrame, out: Path) -> bool:
+    """Copy each run's record (metrics.json; a run without one: its .hydra/config.yaml and outcome.json) to
+    out/records/<run_dir>/, so the report can be rebuilt from git. Checkpoints and logs are never copied.
+
+    Returns False for a rebuild (every run read from out/records itself): then nothing is copied or removed.
+    A report from other folders replaces out/records whole (it is this report's own copy of its inputs).
+    """
+    dest = (out / RECORDS).resolve()
+    inside = [dest in Path(f).resolve().parents for f in runs["folder"]]
+    if all(inside):
+        return False
+    if not any(inside) and dest.is_dir():
+        shutil.rmtree(dest)
+    for name, folder, is_inside in zip(runs["run_dir"], runs["folder"], inside, strict=True):
+        src = Path(folder)
+        files = [RECORD_NAME] if (src / RECORD_NAME).is_file() else [".hydra/config.yaml", OUTCOME_NAME]
+        for rel in files:
+            if not is_inside and (src / rel).is_file():
+                (dest / name / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src / rel, dest / name / rel)
+    return True
+
+
 def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
     runs, curves = collect.load(roots)
     dup = collect.duplicates(runs)
@@ -97,7 +130,8 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     runs.loc[dup, "status"] = "duplicate"
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
-    keep = [c for c in runs.columns if not c.startswith("cfg.")] + collect.varying_columns(runs)
+    rebuild = not _copy_records(runs, out)
+    keep = [c for c in runs.columns if not c.startswith("cfg.") and c != "folder"] + collect.varying_columns(runs)
     runs[keep].to_csv(out / "runs.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
     for status, n in runs["status"].value_counts().items():
@@ -124,7 +158,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
         agree_md.append((f"### {label}\n\n" if label else "") + tables.agreement_markdown(a, text))
         heads.append(tables.headline(s, text, title=label))
     if not summaries:
-        raise SystemExit("ffnlab-report: error: no finished ('ok') runs to summarize; see runs.csv for their status")
+        raise collect.ReportError("no finished ('ok') runs to summarize; see runs.csv for their status")
     summary = pd.concat(summaries, ignore_index=True)
     summary.to_csv(out / "summary.csv", index=False)
     corpora = ", ".join(sorted(runs["corpus"].dropna().unique())) if "corpus" in runs else "?"
@@ -142,10 +176,13 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
         figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
         figdir.mkdir(parents=True, exist_ok=True)
         _figures(s, curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves, g, figdir)
-    (out / "REPORT_COMMAND.txt").write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
-    return {"runs": runs, "curves": curves, "summary": summary}
+    command = out / "REPORT_COMMAND.txt"
+    if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
+        command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
+    return {"runs": runs, "curves": curves, "summary": summary, "rebuilt": rebuild}
 
 
+@cli_errors("ffnlab-report")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ffnlab-report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,12 +192,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     warnings.simplefilter("always")
     warnings.formatwarning = lambda msg, *a, **k: f"ffnlab-report: warning: {msg}\n"
-    try:
-        report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
-    except FileNotFoundError as e:
-        sys.exit(f"ffnlab-report: error: {e}")
+    if args.out.exists() and not args.out.is_dir():
+        raise collect.ReportError(f"--out {args.out} is a file; name a folder (e.g. results/<study>)")
+    result = report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
     print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md "
-          f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}figures/")
+          f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}figures/ "
+          + ("(rebuilt from its records/)" if result["rebuilt"] else f"{RECORDS}/ (the raw run records)"))
 
 
 if __name__ == "__main__":

@@ -2,71 +2,78 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from ffnlab.record import config_hash
+from ffnlab.errors import FfnlabError
+from ffnlab.keys import is_setting
+from ffnlab.record import OUTCOME_NAME, RECORD_NAME, RunRecord, identity_hash, read_record
 
-RECORD = "metrics.json"
-# Config keys that never define a "setting": the variant and seeds are what a study compares across,
-# the rest say where files live, how progress is shown, how fast results are computed (perf) or whether a
-# run may be copied from another study (reuse_runs). Every key of ffnlab.record.HASH_EXCLUDE is here (tested).
-NOT_SETTINGS = ("ffn", "seed", "data_seed", "sweep_name", "paths", "data.corpora_dir", "data.cache_dir",
-                "trainer.progress_bar", "trainer.threads", "hydra", "perf", "reuse_runs")
+RECORD = RECORD_NAME
+# Which config keys are settings (split a report) is ffnlab.keys' table; the corpus's content hash is one too:
+# runs on different text are never pooled, even when their configs agree.
+DATA_HASH = "data_sha256"
 
 
-def run_dirs(roots: list[str | Path]) -> list[Path]:
-    """Every run folder under the roots: one holding a record, an outcome or Hydra's .hydra/ folder."""
-    found: set[Path] = set()
+class ReportError(FfnlabError):
+    """Nothing to report from what was given; the message says what to pass instead."""
+
+
+def run_dirs(roots: list[str | Path]) -> dict[str, Path]:
+    """Every run folder under the roots (one holding a record, an outcome or Hydra's .hydra/ folder), keyed by its
+    stable name: the root folder's name, then the run's path below it ("shazeer/ffn=relu,seed=0"). A report's
+    runs.csv and its records/ use these names, so a report rebuilt from its own records/ names every run alike."""
+    found: dict[str, Path] = {}
+    names: set[str] = set()
     for root in map(Path, roots):
         if not root.exists():
-            raise FileNotFoundError(f"{root} does not exist; pass a sweep or run folder (e.g. multirun/shazeer)")
-        for marker in ("metrics.json", "outcome.json", ".hydra/config.yaml"):
+            raise ReportError(f"{root} does not exist; pass a sweep or run folder (e.g. multirun/shazeer)")
+        name = root.resolve().name
+        while name in names:  # two roots of the same name (a/shazeer, b/shazeer): shazeer, shazeer-2, ...
+            name = f"{root.resolve().name}-{len([n for n in names if n.startswith(root.resolve().name)]) + 1}"
+        names.add(name)
+        for marker in (RECORD_NAME, OUTCOME_NAME, ".hydra/config.yaml"):
             for p in root.rglob(marker):
-                found.add(p.parent.parent if marker.startswith(".hydra") else p.parent)
-    return sorted(found)
+                d = p.parent.parent if marker.startswith(".hydra") else p.parent
+                rel = d.relative_to(root).as_posix()
+                found[name if rel == "." else f"{name}/{rel}"] = d
+    return dict(sorted(found.items()))
 
 
-def _read(run_dir: Path) -> tuple[dict | None, str | None]:
-    path = run_dir / RECORD
-    if not path.exists():
-        return None, "missing"
+def _read(run_dir: Path) -> tuple[RunRecord | None, str | None]:
+    """(record, None), or (None, 'missing' | 'corrupt'); every schema ffnlab wrote reads (record.migrate)."""
     try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or "status" not in data:
-            raise ValueError("not a run record")
-        return data, None
-    except (OSError, ValueError) as e:
-        warnings.warn(f"{path}: unreadable run record ({e}); listed with status 'corrupt'", stacklevel=2)
+        rec = read_record(run_dir)
+    except ValueError as e:
+        warnings.warn(f"{e}; listed with status 'corrupt'", stacklevel=2)
         return None, "corrupt"
+    return (rec, None) if rec is not None else (None, "missing")
 
 
-def _row(run_dir: Path, rec: dict) -> dict:
-    final, early, params = rec.get("final") or {}, rec.get("early") or {}, rec.get("params") or {}
-    data = rec.get("data") or {}
+def _row(run_dir: Path, rec: RunRecord) -> dict:
+    final, early, params, data = rec.final, rec.early, rec.params, rec.data
     return {
-        "run_dir": str(run_dir), "status": rec.get("status"), "ffn": rec.get("ffn"), "seed": rec.get("seed"),
-        "gated": rec.get("gated"), "d_model": rec.get("d_model"), "d_ff": rec.get("d_ff"),
-        "params_total": params.get("total"), "params_ffn": params.get("ffn"),
-        "params_non_embedding": params.get("non_embedding"), "flops_per_token": rec.get("flops_per_token"),
-        "steps": rec.get("steps"), "tokens": rec.get("tokens"), "train_epochs": rec.get("train_epochs"),
-        "early_step": early.get("step"), "early_val_loss": early.get("val_loss"),
-        "final_val_loss": final.get("val_loss"), "final_val_ppl": final.get("val_ppl"),
-        "final_val_bpb": final.get("val_bpb"), "final_test_loss": final.get("test_loss"),
-        "tokens_per_s": rec.get("tokens_per_s"), "train_s": rec.get("train_s"), "wall_s": rec.get("wall_s"),
-        "peak_rss_mb": rec.get("peak_rss_mb"), "peak_gpu_mb": rec.get("peak_gpu_mb"),
-        "corpus": data.get("corpus"), "tokenizer": data.get("tokenizer"),
-        "vocab_size": data.get("vocab_size"), "config_hash": rec.get("config_hash"), "git_sha": rec.get("git_sha"),
-        "error": rec.get("error"), "reused_from": rec.get("reused_from"),
+        "run_dir": str(run_dir), "status": rec.status, "ffn": rec.ffn, "seed": rec.seed,
+        "gated": rec.gated, "d_model": rec.d_model, "d_ff": rec.d_ff,
+        "params_total": params and params.total, "params_ffn": params and params.ffn,
+        "params_non_embedding": params and params.non_embedding, "flops_per_token": rec.flops_per_token,
+        "steps": rec.steps, "tokens": rec.tokens, "train_epochs": rec.train_epochs,
+        "early_step": early and early.step, "early_val_loss": early and early.val_loss,
+        "final_val_loss": final and final.val_loss, "final_val_ppl": final and final.val_ppl,
+        "final_val_bpb": final and final.val_bpb, "final_test_loss": final and final.test_loss,
+        "tokens_per_s": rec.tokens_per_s, "train_s": rec.train_s, "wall_s": rec.wall_s,
+        "peak_rss_mb": rec.peak_rss_mb, "peak_gpu_mb": rec.peak_gpu_mb,
+        "corpus": data and data.corpus, "tokenizer": data and data.tokenizer,
+        "vocab_size": data and data.vocab_size, "config_hash": rec.config_hash or None, "git_sha": rec.git_sha,
+        "error": rec.error, "reused_from": rec.reused_from,
     }
 
 
-def _config_of(run_dir: Path, rec: dict | None) -> dict:
-    if rec and isinstance(rec.get("config"), dict):
-        return rec["config"]
+def _config_of(run_dir: Path, rec: RunRecord | None) -> dict:
+    if rec and rec.config:
+        return rec.config
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if hydra_cfg.exists():  # a run without a record still has the config Hydra wrote for it
         try:
@@ -79,23 +86,34 @@ def _config_of(run_dir: Path, rec: dict | None) -> dict:
 
 
 def load(roots: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, curves). `runs` has one row per run folder with `cfg.*` columns; `curves` one row per evaluation."""
-    rows, curves = [], []
-    for d in run_dirs(roots):
+    """(runs, curves). `runs` has one row per run folder with `cfg.*` columns; `curves` one row per evaluation.
+
+    run_dir is the run's stable name (see run_dirs); `folder` where it was read. A `reused_from` link names the
+    donor by the same stable name when the donor is among the runs read (records store where runs were trained).
+    """
+    rows, curves, stored = [], [], {}
+    for name, d in run_dirs(roots).items():
         rec, problem = _read(d)
         cfg = _config_of(d, rec)
-        row = _row(d, rec) if rec else {"run_dir": str(d), "status": problem, "ffn": cfg.get("ffn"),
-                                        "seed": cfg.get("seed")}
+        row = _row(name, rec) if rec else {"run_dir": name, "status": problem, "ffn": cfg.get("ffn"),
+                                           "seed": cfg.get("seed")}
+        if rec and rec.run_dir:
+            stored[rec.run_dir] = name
         row.update({f"cfg.{k}": v for k, v in pd.json_normalize(cfg, sep=".").iloc[0].items()} if cfg else {})
-        # The hash of the stored config by today's rule: records written by older ffnlab versions stored hashes
-        # made with other exclusions, so their stored config_hash is not comparable across versions.
-        row["experiment_hash"] = config_hash(cfg) if rec and cfg else None
+        # The identity by today's rule (ffnlab.keys, with the data's hash): records written by older ffnlab versions
+        # stored hashes made with other rules, so their stored config_hash is not comparable across versions.
+        row[DATA_HASH] = rec.data_sha256 if rec else None
+        row["experiment_hash"] = identity_hash(cfg, rec.data_sha256) if rec and cfg else None
+        row["folder"] = str(d)  # where it was read (not written to runs.csv: it differs between machines)
         rows.append(row)
-        for h in (rec or {}).get("history") or []:
-            curves.append({"run_dir": str(d), "ffn": row["ffn"], "seed": row["seed"], **h})
+        for h in rec.history if rec else []:
+            curves.append({"run_dir": name, "ffn": row["ffn"], "seed": row["seed"], **vars(h)})
+    if not rows:
+        raise ReportError(f"no runs found under {', '.join(map(str, roots))}; pass a sweep folder (multirun/<name>) "
+                          "or a report's records/ folders")
     runs = pd.DataFrame(rows)
-    if runs.empty:
-        raise FileNotFoundError(f"no runs found under {', '.join(map(str, roots))}")
+    if "reused_from" in runs:
+        runs["reused_from"] = runs["reused_from"].map(lambda p: stored.get(p, p) if isinstance(p, str) else p)
     return runs, pd.DataFrame(curves)
 
 
@@ -115,7 +133,8 @@ def duplicates(runs: pd.DataFrame) -> pd.Series:
 def setting_columns(runs: pd.DataFrame) -> list[str]:
     """Config columns that vary across finished runs, other than the variant and seeds: the settings."""
     ok = runs[runs["status"] == "ok"]
-    cols = [c for c in runs.columns if c.startswith("cfg.") and _is_setting(c[4:])]
+    cols = [c for c in runs.columns if c.startswith("cfg.") and is_setting(c[4:])]
+    cols += [DATA_HASH] if DATA_HASH in runs else []
     return [c for c in cols if ok[c].astype(str).nunique(dropna=False) > 1]
 
 
@@ -135,7 +154,7 @@ def settings(runs: pd.DataFrame) -> list[str]:
 
 
 def _label(cols: list[str], values) -> str:
-    return ", ".join(f"{c[4:]}={v}" for c, v in zip(cols, values, strict=True))
+    return ", ".join(f"{c.removeprefix('cfg.')}={v}" for c, v in zip(cols, values, strict=True))
 
 
 def _as_number(value: str) -> tuple:
@@ -145,8 +164,21 @@ def _as_number(value: str) -> tuple:
         return (1, 0.0, value)
 
 
-def _is_setting(key: str) -> bool:
-    return not any(key == k or key.startswith(k + ".") for k in NOT_SETTINGS)
+CORPUS_LABELS = {"wikitext2": "WikiText-2", "tinyshakespeare": "TinyShakespeare", "embedded": "embedded Python docs",
+                 "text": "local text", "c4": "C4", "wikitext103": "WikiText-103", "tinystories": "TinyStories",
+                 "pgbooks": "PG books", "pg19": "PG-19"}
+DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU", "mps": "MPS", "auto": "auto-placed"}
+
+
+def describe(runs: pd.DataFrame) -> str:
+    """What the finished runs were, for titles: their corpora and device ("WikiText-2, CPU scale")."""
+    ok = runs[runs["status"] == "ok"]
+    corpora = [CORPUS_LABELS.get(c, c) for c in sorted(ok["corpus"].dropna().unique())] if "corpus" in ok else []
+    col = "cfg.trainer.accelerator"
+    devices = [DEVICE_LABELS.get(d, d) for d in sorted(ok[col].dropna().astype(str).unique())] if col in ok else []
+    parts = [" + ".join(corpora)] if corpora else []
+    parts += [f"{'+'.join(devices)} scale"] if devices else []
+    return ", ".join(parts)
 
 
 def varying_columns(runs: pd.DataFrame) -> list[str]:

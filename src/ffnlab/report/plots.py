@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ffnlab.report.paper import order_key  # noqa: E402
+from ffnlab.report.paper import BASELINE, order_key  # noqa: E402
 
 
 def _ax(ax):
@@ -20,7 +20,7 @@ def final_loss(summary: pd.DataFrame, ax=None):
     """Final validation loss per variant, mean ± std over seeds (the paper's Table 1 as a chart)."""
     ax = _ax(ax)
     s = summary.sort_index(key=order_key)
-    colors = ["tab:orange" if i == "relu" else "tab:blue" for i in s.index]
+    colors = ["tab:orange" if i == BASELINE else "tab:blue" for i in s.index]
     ax.bar(s.index, s["val_loss"], yerr=s["val_loss_std"].fillna(0), color=colors, capsize=3)
     lo = (s["val_loss"] - s["val_loss_std"].fillna(0)).min()
     hi = (s["val_loss"] + s["val_loss_std"].fillna(0)).max()
@@ -45,7 +45,7 @@ def curves(curves_df: pd.DataFrame, ax=None, x: str = "tokens"):
         line = sub[partial[sub.index]] if partial is not False and partial[sub.index].any() else sub
         g = line.groupby(x)["val_loss"]
         m = g.mean()
-        ax.plot(m.index, m.values, label=name, color=color, lw=2 if name == "relu" else 1.2)
+        ax.plot(m.index, m.values, label=name, color=color, lw=2 if name == BASELINE else 1.2)
         ax.fill_between(m.index, g.min().values, g.max().values, color=color, alpha=0.15)
         if line is not sub:
             full = sub[~partial[sub.index]].groupby(x)["val_loss"].mean()
@@ -77,12 +77,13 @@ def delta_vs_paper(summary: pd.DataFrame, ax=None, paper_col: str = "shazeer_65k
     return ax
 
 
-def delta_by_horizon(summary: pd.DataFrame, axes=None):
+def delta_by_horizon(summary: pd.DataFrame, axes=None, where: str = ""):
     """The paper-style comparison: Δ vs ReLU per variant, ours (Welch 95% CI) next to Shazeer's and Narang's, at
-    1/8 of the budget (ours early vs the papers' 65,536 steps) and at the end (ours final vs 524,288 steps)."""
+    1/8 of the budget (ours early vs the papers' 65,536 steps) and at the end (ours final vs 524,288 steps).
+    `where`: what our runs were (collect.describe, e.g. "WikiText-2, CPU scale"), shown in the title."""
     if axes is None:
         axes = plt.subplots(1, 2, figsize=(10, 4.2 + 0.12 * max(0, len(summary) - 9)), sharey=True)[1]
-    s = summary.drop(index="relu", errors="ignore").sort_index(key=order_key)
+    s = summary.drop(index=BASELINE, errors="ignore").sort_index(key=order_key)
     y = np.arange(len(s))[::-1]
     papers = [("Shazeer 2020", "tab:grey"), ("Narang 2021", "tab:orange")]
     panels = [("early_delta", ("shazeer_65k_delta", "narang_early_delta"), "at 1/8 of the budget (papers: 65,536)"),
@@ -102,7 +103,8 @@ def delta_by_horizon(summary: pd.DataFrame, axes=None):
         ax.xaxis.set_major_locator(plt.MaxNLocator(5))
     axes[0].set_yticks(y, s.index)
     axes[0].legend(fontsize=8, loc="upper left")
-    axes[0].figure.suptitle("Δ vs ReLU at equal parameters: ours (WikiText-2, CPU scale) and the papers' (C4)")
+    ours = f"ours ({where})" if where else "ours"
+    axes[0].figure.suptitle(f"Δ vs ReLU at equal parameters: {ours} and the papers' (C4)")
     return axes[0]
 
 
@@ -114,7 +116,7 @@ def by_setting(summary: pd.DataFrame, ax=None):
     for i, name in enumerate(sorted(summary["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])):
         sub = summary[summary["ffn"] == name]
         ax.errorbar([x[c] for c in sub["setting"]], sub["val_loss"], yerr=sub["val_loss_std"].fillna(0),
-                    marker="o", ms=4, capsize=2, label=name, color=f"C{i % 10}", lw=2 if name == "relu" else 1.2)
+                    marker="o", ms=4, capsize=2, label=name, color=f"C{i % 10}", lw=2 if name == BASELINE else 1.2)
     ax.set_xticks(range(len(settings)), settings, rotation=20, fontsize=8)
     ax.set_ylabel("final validation loss (nats/token)")
     ax.set_title("Final loss per setting (mean ± std over seeds)")
@@ -146,7 +148,8 @@ def throughput_memory(summary: pd.DataFrame, ax=None):
     ax.set_ylabel("training tokens/s (median over seeds)")
     ax.tick_params(axis="x", rotation=45)
     ax2 = ax.twinx()
-    ax2.plot(s.index, s["peak_rss_mb"], "ko")
-    ax2.set_ylabel("peak RSS (MB)")
+    gpu = "peak_gpu_mb" in s and s["peak_gpu_mb"].notna().any()
+    ax2.plot(s.index, s["peak_gpu_mb" if gpu else "peak_rss_mb"], "ko")
+    ax2.set_ylabel("peak GPU memory (MB)" if gpu else "peak RSS (MB)")
     ax.set_title("Throughput and memory per variant")
     return ax

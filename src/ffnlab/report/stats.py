@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ffnlab.report.paper import order_key, reference_table
+from ffnlab.report.paper import BASELINE, order_key, reference_table
 
-BASELINE = "relu"
+__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "paired", "summarize", "welch"]
 CORRECTION = "Holm-Bonferroni"
 
 
@@ -83,6 +83,8 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
         "tokens_per_s": g["tokens_per_s"].median(),
         "peak_rss_mb": g["peak_rss_mb"].max(),
     })
+    if "peak_gpu_mb" in ok and ok["peak_gpu_mb"].notna().any():  # GPU runs: the device's peak, not only the host's
+        out["peak_gpu_mb"] = g["peak_gpu_mb"].max()
     out["val_ppl"] = np.exp(out["val_loss"])
     failed = runs[runs["status"] != "ok"].groupby("ffn")["status"].agg(lambda s: ", ".join(sorted(s)))
     out["not_ok"] = failed.reindex(out.index).fillna("")

@@ -28,7 +28,7 @@ def _star(r) -> str:
 def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %", "95% CI of Δ",
             f"p (Welch, {CORRECTION})", "paired-by-seed 95% CI (p)", "early loss", "rank", "d_ff",
-            "FFN params (Δ%)", "FLOPs/token", "tok/s", "peak MB",
+            "FFN params (Δ%)", "FLOPs/token", "tok/s", "peak GPU MB" if "peak_gpu_mb" in s else "peak MB",
             "Shazeer 65k (Δ)", "Shazeer 524k (Δ)", "Narang early (Δ)", "Narang final (Δ)"]
     rows = []
     for name, r in s.iterrows():
@@ -45,7 +45,8 @@ def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             _pm(r["early_val_loss"], r["early_val_loss_std"]),
             str(r["rank"]), str(int(r["d_ff"])),
             f"{int(r['params_ffn']):,} ({_f(r.get('ffn_params_vs_relu_pct'), '{:+.2f}')})",
-            f"{int(r['flops_per_token']):,}", _f(r["tokens_per_s"], "{:,.0f}"), _f(r["peak_rss_mb"], "{:,.0f}"),
+            f"{int(r['flops_per_token']):,}", _f(r["tokens_per_s"], "{:,.0f}"),
+            _f(r["peak_gpu_mb"] if "peak_gpu_mb" in s else r["peak_rss_mb"], "{:,.0f}"),
             f"{_f(r.get('shazeer_65k'))} ({_f(r.get('shazeer_65k_delta'), '{:+.3f}')})",
             f"{_f(r.get('shazeer_524k'))} ({_f(r.get('shazeer_524k_delta'), '{:+.3f}')})",
             f"{_f(r.get('narang_early'))} ({_f(r.get('narang_early_delta'), '{:+.3f}')})",
@@ -68,9 +69,14 @@ def markdown(s: pd.DataFrame, title: str = "") -> str:
     return "\n".join(lines)
 
 
+# The paper-sized subset of table_rows' columns that the LaTeX table keeps, by name.
+LATEX_COLUMNS = ("FFN", "n", "val loss (mean ± std)", "Δ vs ReLU (nats)", "95% CI of Δ", f"p (Welch, {CORRECTION})",
+                 "early loss", "rank", "Shazeer 65k (Δ)", "Narang final (Δ)")
+
+
 def latex(s: pd.DataFrame) -> str:
     head, rows = table_rows(s)
-    keep = [0, 1, 2, 5, 7, 8, 10, 11, 17, 20]  # a paper-sized subset of the columns
+    keep = [head.index(name) for name in LATEX_COLUMNS]
 
     def esc(x: str) -> str:
         return x.replace("%", r"\%").replace("_", r"\_").replace("±", r"$\pm$").replace("Δ", r"$\Delta$")

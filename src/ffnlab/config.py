@@ -1,0 +1,138 @@
+"""The typed config: one dataclass per section, registered in Hydra's ConfigStore as the schema of conf/train.yaml.
+
+conf/train.yaml lists `train_schema` first in its defaults, so every YAML file and every override merges into
+these dataclasses: an unknown key (`trainer.max_step=10`) or a wrong type (`trainer.max_steps=ten`) fails at
+composition, before any work. The YAML files hold the values; this module holds the names, types and meanings.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+from ffnlab.io import REPO_ROOT
+
+CONF_DIR = REPO_ROOT / "conf"
+
+
+@dataclass
+class ModelSection:
+    """The transformer (ffnlab.model.ModelConfig without ffn and vocab_size, which come from elsewhere)."""
+
+    seq_len: int = 128  # context length
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    ffn_mult: float = 4.0  # plain d_ff = ffn_mult · d_model; gated variants get 2/3 of it when match_params
+    match_params: bool = True  # False: every variant at the plain d_ff (the 1.5× pitfall)
+    multiple_of: int | None = None  # round d_ff up to a multiple of this (None: nearest integer)
+    dropout: float = 0.0
+    init: str = "fan_in"  # fan_in (T5) | gpt2 (std 0.02, scaled output projections)
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-6
+
+
+@dataclass
+class HubSection:
+    """A corpus streamed from the Hugging Face hub (conf/data/c4.yaml explains each field)."""
+
+    dataset: str = MISSING
+    config: str | None = None
+    text_field: str = "text"
+    splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "val": "validation"})
+    revision: str | None = None
+    path: str | None = None  # a copy saved with datasets' save_to_disk (no network)
+    max_tokens: dict[str, int] = field(default_factory=dict)  # per split; absent: the whole split
+    tokenizer_chars: int = 50_000_000  # characters of train the BPE is trained on
+
+
+@dataclass
+class DataSection:
+    corpus: str = "embedded"  # embedded | wikitext2 | tinyshakespeare | text | a hub corpus name
+    path: str | None = None  # data=text: a file or folder of *.txt
+    corpora_dir: str | None = None  # the shared corpora (default $FFNLAB_CORPORA, else ../shared/corpora)
+    vocab_size: int = 4096  # BPE vocabulary asked for (the tokenizer may learn fewer)
+    batch_size: int = 16  # sequences per training step (per process under DDP)
+    eval_batch_size: int = 32
+    cache_dir: str | None = None  # tokenizers and token files (default $FFNLAB_CACHE, else ~/.cache/ffnlab)
+    hub: HubSection | None = None
+
+
+@dataclass
+class OptimSection:
+    """AdamW + warmup/cosine (conf/optim/adamw.yaml) or Adafactor + inverse sqrt (optim=shazeer). A field that
+    the chosen optimizer does not use stays null (and null fields do not enter a run's identity)."""
+
+    name: str | None = None  # null: adamw | adafactor
+    lr: float = 2e-3
+    weight_decay: float = 0.1  # on matrices only
+    betas: list[float] | None = None  # adamw
+    eps: float | None = None  # adamw
+    warmup_frac: float | None = None  # adamw: linear warmup over this fraction of the steps
+    min_lr_ratio: float | None = None  # adamw: cosine decays to lr × this
+    warmup_steps: int | None = None  # adafactor: constant lr for these steps, then 1/sqrt(step)
+    decay_frac: float | None = None  # adafactor: linear decay to 0 over this last fraction
+
+
+@dataclass
+class TrainerSection:
+    max_steps: int = 1000
+    accelerator: str = "cpu"
+    devices: Any = 1  # an int, or what Lightning accepts
+    strategy: str = "auto"  # auto | ddp | ...: several processes (single runs or SLURM only)
+    precision: str = "32-true"  # 32-true | bf16-mixed | ...
+    gradient_clip_val: float | None = 1.0
+    eval_every: int | None = None  # null: every max_steps/8 steps
+    ckpt_every: int | None = None  # null: at every evaluation
+    curve_val_batches: int | None = None  # intermediate evaluations read this many val batches (null: all)
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+    threads: int | None = None  # torch intra-op threads (null: torch's default)
+
+
+@dataclass
+class PerfSection:
+    """How, not what: speed and memory options, each held to the reference loss curve by the tests."""
+
+    ffn_impl: str = "naive"  # naive | fused | recompute
+    compile: bool = False
+
+
+@dataclass
+class PathsSection:
+    output: str = "."
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    trainer: TrainerSection = field(default_factory=TrainerSection)
+    ffn: str = "relu"
+    seed: int = 0
+    data_seed: int = 0
+    perf: PerfSection = field(default_factory=PerfSection)
+    reuse_runs: bool = True
+    sweep_name: str = MISSING
+    paths: PathsSection = field(default_factory=PathsSection)
+
+
+def register() -> None:
+    """Put the schema in Hydra's ConfigStore (idempotent); conf/train.yaml names it first in its defaults."""
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+def compose(overrides: list[str] = (), hydra: bool = False) -> DictConfig:
+    """ffnlab-train's config, composed as the CLI composes it (for the benchmark, tests and notebooks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import ffnlab.train  # noqa: F401  (registers the schema and the resolvers the config uses)
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("train", overrides=list(overrides), return_hydra_config=hydra)

@@ -1,0 +1,110 @@
+"""Generated numbers in prose: Markdown blocks that copy a generated file instead of retyping it.
+
+In README.md and experiments/*/README.md a block
+
+    <!-- include results/shazeer/headline.md table -->
+    ...the copy...
+    <!-- /include -->
+
+holds a part of a file that ffnlab-report or ffnlab-bench wrote. `ffnlab-docs` rewrites every block from its file;
+`ffnlab-docs --check` (and the test suite) fails when a copy differs from what its file says now. Parts:
+
+  (none)           the whole file, less its first `# ` heading
+  table            the first Markdown table and the paragraph under it (its caption)
+  verdict          the paragraph that starts with **Verdict.**
+  section=TITLE    from the heading that starts with TITLE to the next heading of the same level
+
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ffnlab.errors import FfnlabError, cli_errors
+from ffnlab.io import REPO_ROOT, atomic_write_text
+
+BLOCK = re.compile(r"(<!-- include (?P<path>\S+)(?: (?P<part>\S+))? -->\n)(?P<body>.*?)(<!-- /include -->)", re.S)
+DOCS = ("README.md", "experiments/*/README.md")
+
+
+class DocsError(FfnlabError):
+    """An include names a file or part that does not exist."""
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def part(text: str, which: str | None, where: str = "") -> str:
+    """The named part of a generated Markdown file (see the module docstring)."""
+    lines = text.strip("\n").splitlines()
+    if which is None:
+        if lines and lines[0].startswith("# "):
+            lines = lines[1:]
+        return "\n".join(lines).strip("\n")
+    paragraphs = _paragraphs(text)
+    if which == "table":
+        for i, p in enumerate(paragraphs):
+            if p.lstrip().startswith("|"):
+                caption = paragraphs[i + 1] if i + 1 < len(paragraphs) and not paragraphs[i + 1].startswith(
+                    ("|", "#", "**Verdict")) else ""
+                return p + ("\n\n" + caption if caption else "")
+    elif which == "verdict":
+        for p in paragraphs:
+            if p.startswith("**Verdict.**"):
+                return p
+    elif which.startswith("section="):
+        title = which.split("=", 1)[1].replace("_", " ")
+        for i, line in enumerate(lines):
+            level = len(line) - len(line.lstrip("#"))
+            if level and line[level:].strip().startswith(title):
+                end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("#" * level + " ")),
+                           len(lines))
+                return "\n".join(lines[i + 1:end]).strip("\n")
+    raise DocsError(f"{where}: no part {which!r} in the file it includes; parts: table, verdict, section=TITLE")
+
+
+def render(doc: Path, root: Path = REPO_ROOT) -> str:
+    """The document with every include block filled from its file as the file is now."""
+    text = doc.read_text()
+
+    def fill(m: re.Match) -> str:
+        src = root / m["path"]
+        if not src.is_file():
+            raise DocsError(f"{doc}: includes {m['path']}, which does not exist; run the command that writes it")
+        return f"{m.group(1)}{part(src.read_text(), m['part'], f'{doc}: {m[0].splitlines()[0]}')}\n{m.group(5)}"
+
+    return BLOCK.sub(fill, text)
+
+
+def documents(root: Path = REPO_ROOT) -> list[Path]:
+    return sorted(p for pattern in DOCS for p in root.glob(pattern) if BLOCK.search(p.read_text()))
+
+
+def stale(root: Path = REPO_ROOT) -> list[Path]:
+    """The documents whose include blocks differ from their files."""
+    return [doc for doc in documents(root) if render(doc, root) != doc.read_text()]
+
+
+@cli_errors("ffnlab-docs")
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="ffnlab-docs", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="only report documents whose copies are stale (exit 1)")
+    args = p.parse_args(argv)
+    docs = stale()
+    if args.check:
+        for doc in docs:
+            print(f"ffnlab-docs: {doc.relative_to(REPO_ROOT)} is stale: run ffnlab-docs", file=sys.stderr)
+        sys.exit(1 if docs else 0)
+    for doc in docs:
+        atomic_write_text(doc, render(doc))
+        print(f"updated {doc.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""File IO without torch: the one atomic write, and where ffnlab's folders are (cache, corpora, outputs).
+
+Records, checkpoints, tokenizers and token files are all written through `atomic_write_bytes` or
+`atomic_path`: a reader sees the old file or the whole new one, never a torn write.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ENV_CACHE = "FFNLAB_CACHE"
+ENV_CORPORA = "FFNLAB_CORPORA"
+ENV_OUTPUT = "FFNLAB_OUTPUT"
+# Where the shared corpora sit relative to the repository root (the checkout this file lives in).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CORPORA_DIR = REPO_ROOT.parent / "shared" / "corpora"
+
+
+def _first(configured: str | os.PathLike | None, env: str) -> Path | None:
+    for candidate in (configured, os.environ.get(env)):
+        if candidate:
+            return Path(candidate).expanduser().resolve()
+    return None
+
+
+def cache_dir(configured: str | os.PathLike | None = None) -> Path:
+    """Tokenizers and token files: the configured path, else $FFNLAB_CACHE, else ~/.cache/ffnlab."""
+    return _first(configured, ENV_CACHE) or Path.home() / ".cache" / "ffnlab"
+
+
+def corpora_dir(configured: str | os.PathLike | None = None) -> Path:
+    """The shared corpora folder: the configured path, else $FFNLAB_CORPORA, else ../shared/corpora."""
+    return _first(configured, ENV_CORPORA) or DEFAULT_CORPORA_DIR
+
+
+def output_dir(configured: str | os.PathLike | None = None) -> Path:
+    """Where runs/ and multirun/ go: the configured path, else $FFNLAB_OUTPUT, else the current folder."""
+    return _first(configured, ENV_OUTPUT) or Path.cwd().resolve()
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed onto `path` when the block ends without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically (temporary file beside it, fsync, rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
