@@ -62,17 +62,6 @@ def test_bad_input_gets_one_line_error(env, tmp_path, args, needle):
     assert "Traceback" not in proc.stderr
 
 
-def test_sweep_rerun_skips_finished_runs(env, tmp_path):
-    args = ["-m", "ffn=relu,swiglu", "seed=0,1", *TINY, "trainer.max_steps=8", "sweep_name=s"]
-    first = ffnlab_train(*args, env=env, cwd=tmp_path)
-    assert "4 ok, 0 failed, 0 diverged, 0 skipped" in first.stdout + first.stderr
-    before = {k: r["wall_s"] for k, r in records(tmp_path / "multirun" / "s").items()}
-    second = ffnlab_train(*args, env=env, cwd=tmp_path)
-    assert "0 ok, 0 failed, 0 diverged, 4 skipped" in second.stdout + second.stderr
-    assert {k: r["wall_s"] for k, r in records(tmp_path / "multirun" / "s").items()} == before
-    assert len(before) == 4 and all("seed=" in k and "ffn=" in k for k in before)
-
-
 def _files(folder: Path) -> dict[str, bytes]:
     """Every file of a run folder but the two an invocation always touches: outcome.json (what it did, for the
     tally) and Hydra's job log train.log (which gains the line that says so)."""
@@ -105,10 +94,12 @@ def test_a_study_continued_with_another_launcher_or_thread_count_skips_every_fin
     shutil.copytree(small_sweep, tmp_path / "multirun" / "small")  # 9 runs, made with trainer.threads=1
     before = records(tmp_path / "multirun" / "small")
     args = ["-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16", "sweep_name=small"]
-    for extra in (["launcher=joblib"], ["trainer.threads=2", "trainer.progress_bar=true", "data.eval_batch_size=7"]):
+    for extra in ([], ["launcher=joblib"], ["trainer.threads=2", "trainer.progress_bar=true",
+                                           "data.eval_batch_size=7"]):
         out = ffnlab_train(*args, *extra, env=env, cwd=tmp_path)
         assert "0 ok, 0 failed, 0 diverged, 9 skipped, 0 reused, 0 refused" in out.stdout + out.stderr, extra
-    assert records(tmp_path / "multirun" / "small") == before
+    assert records(tmp_path / "multirun" / "small") == before  # every record as it was, byte for byte
+    assert all("seed=" in k and "ffn=" in k for k in before)
     from ffnlab.report.cli import main as report_main
 
     report_main([str(tmp_path / "multirun" / "small"), "--out", str(tmp_path / "report"), "--bootstrap", "20"])
@@ -134,27 +125,45 @@ def test_a_changed_corpus_file_is_a_new_experiment_never_a_reuse(env, tmp_path):
     assert after["data"]["sha256"] != before["data"]["sha256"] and after["reused_from"] is None
 
 
-@pytest.mark.parametrize("arg,needle", [("trainer.max_step=10", "max_step"), ("trainer.max_steps=ten", "ten"),
-                                        ("model.dropout=[1]", "dropout")])
-def test_typed_config_refuses_unknown_keys_and_wrong_types_at_composition(env, tmp_path, arg, needle):
-    proc = ffnlab_train(arg, *TINY, env=env, cwd=tmp_path, check=False)
-    assert proc.returncode != 0 and needle in proc.stderr
-    assert not (tmp_path / "runs").exists()  # nothing ran
+@pytest.mark.parametrize("args,needle", [
+    (["+trainer.max_step=8"], "trainer.max_step is not a setting"),  # Hydra's own advice for a typo, refused
+    (["trainer.max_steps=ten"], "'ten' of type 'str' could not be converted to Integer"),
+    (["model.dropout=[1]"], "could not be converted to Float"),
+    (["data=nope"], "choose one of: c4, embedded, text"),
+    (["-m", "ffn=relu,gelu", "optim.lrr=1e-3,2e-3"], "Key 'lrr' not in 'OptimSection'"),
+])
+def test_typed_config_refuses_unknown_keys_and_wrong_types_at_composition(args, needle, capsys):
+    from ffnlab.train import _compose_check
+
+    with pytest.raises(SystemExit) as e:
+        _compose_check([*args, *TINY])
+    err = capsys.readouterr().err.splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("ffnlab-train: error:") and needle in err[0]
+    assert "To append" not in err[0]
 
 
-def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path):
-    base = ["-m", *TINY, "trainer.max_steps=8"]
-    ffnlab_train(*base, "ffn=relu,swiglu", "sweep_name=a", env=env, cwd=tmp_path)
-    donors = {r["ffn"]: r for r in records(tmp_path / "multirun" / "a").values()}
-    out = ffnlab_train(*base, "ffn=relu,gelu", "sweep_name=b", "perf.ffn_impl=fused", env=env, cwd=tmp_path)
+def test_an_unknown_key_fails_in_one_line_before_any_run(env, tmp_path):
+    proc = ffnlab_train("-m", "ffn=relu,gelu", "trainer.max_step=10", *TINY, env=env, cwd=tmp_path, check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ffnlab-train: error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "Key 'max_step' not in 'TrainerSection'" in errors[0]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "multirun").exists()  # nothing ran
+
+
+def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path, small_sweep):
+    shutil.copytree(small_sweep, tmp_path / "multirun" / "a")  # the donor study: relu, gelu, swiglu × 3 seeds
+    donor_dir = next((tmp_path / "multirun" / "a").glob("*ffn=relu,*seed=0*"))
+    donor = json.loads((donor_dir / "metrics.json").read_text())
+    base = ["-m", *TINY, "trainer.max_steps=16"]
+    out = ffnlab_train(*base, "ffn=relu,relu2", "sweep_name=b", "perf.ffn_impl=fused", env=env, cwd=tmp_path)
     assert "1 ok, 0 failed, 0 diverged, 0 skipped, 1 reused" in out.stdout + out.stderr
     recs = {r["ffn"]: r for r in records(tmp_path / "multirun" / "b").values()}
-    relu = recs["relu"]
-    assert relu["reused_from"] == donors["relu"]["run_dir"] and recs["gelu"]["reused_from"] is None
+    relu, donors = recs["relu"], {"relu": donor}
+    assert relu["reused_from"] == str(donor_dir) and recs["relu2"]["reused_from"] is None
     assert relu["final"] == donors["relu"]["final"] and relu["history"] == donors["relu"]["history"]
     assert relu["config"]["sweep_name"] == "b" and "/multirun/b/" in relu["run_dir"]
     assert not (Path(relu["run_dir"]) / "checkpoints").exists()  # nothing was trained
     # A different experiment (another learning rate) or reuse_runs=false trains afresh.
+    base = ["-m", *TINY, "trainer.max_steps=8"]  # shorter: only whether they train matters here
     ffnlab_train(*base, "ffn=relu", "optim.lr=1e-3", "sweep_name=c", env=env, cwd=tmp_path)
     ffnlab_train(*base, "ffn=relu", "sweep_name=d", "reuse_runs=false", env=env, cwd=tmp_path)
     for name in ("c", "d"):

@@ -6,6 +6,7 @@ which text it saw. The shared corpora are read in place and never copied into th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -130,11 +131,13 @@ def text_files(path: str | os.PathLike) -> Corpus:
                   {"train": train, "val": val, "test": test})
 
 
+@functools.lru_cache(maxsize=1)
 def embedded_text() -> str:
     """Text every Python install carries: pydoc's topic help, then docstrings of fixed stdlib modules.
 
     Docstrings are read from the modules' source with `ast` (nothing is imported), so the text depends
-    only on the Python version, not on what other packages have patched at run time.
+    only on the Python version, not on what other packages have patched at run time; it is built once per
+    process (a sweep of many runs hashes it for every run's identity).
     """
     import ast
     import importlib.util

@@ -281,8 +281,78 @@ def _precheck(argv: list[str]) -> None:
                     fail("ffnlab-train", e)
 
 
+# Hydra flags that take a value; the pre-composition below passes over both.
+_HYDRA_FLAGS_WITH_VALUE = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "-c", "--cfg",
+                           "-p", "--package", "--info", "--experimental-rerun")
+
+
+def _one_line(e: Exception) -> str:
+    """Hydra's multi-line composition error as one line (without its advice to add unknown keys with +)."""
+    raw = [ln for ln in str(e).splitlines() if ln.strip()]
+    if any("Available options" in ln for ln in raw):  # an unknown choice of a config group
+        options = [ln.strip() for ln in raw[1:] if ln[:1].isspace() and "=" not in ln]  # not the search path
+        return f"{raw[0].strip()}; choose one of: {', '.join(options)}"
+    keep = [ln.strip() for ln in raw if not ln.strip().startswith(
+        ("full_key:", "object_type=", "reference_type=", "To append to your config"))]
+    cause = str(e.__cause__).splitlines()[0].strip() if e.__cause__ is not None else ""
+    return "; ".join(dict.fromkeys(keep[:2] + ([cause] if cause else []))) + \
+        " (ffnlab-train --cfg job prints the composed config)"
+
+
+def _in_schema(key: str) -> bool:
+    """Whether a dotted key exists in the typed config, or lies inside one of its free-form dicts (data.hub.*)."""
+    node: object = OmegaConf.structured(config.TrainConfig)
+    for part in key.split("."):
+        if node is None or (OmegaConf.is_dict(node) and OmegaConf.get_type(node) is dict):
+            return True  # a free-form dict (or an optional section that is unset): any key may be added
+        if not OmegaConf.is_dict(node) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _compose_check(argv: list[str]) -> None:
+    """Compose the config as Hydra will (for a sweep, each swept key's first value) so that an unknown key, a
+    wrong type or a missing value fails here with one line and exit 2, not Hydra's multi-line report."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(a.startswith(_HYDRA_FLAGS_WITH_VALUE[:6]) or a.startswith("--help") for a in argv):
+        return  # another config tree, or help: leave it all to Hydra
+    items, skip = [], False
+    for a in argv:
+        if skip or a.startswith("-"):
+            skip = a in _HYDRA_FLAGS_WITH_VALUE and not skip
+            continue
+        items.append(a)
+    try:
+        chosen = []
+        for o in OverridesParser.create().parse_overrides(items):
+            if o.get_key_element().lstrip("+~").startswith("hydra."):
+                continue
+            if o.is_sweep_override():
+                if not o.is_discrete_sweep():
+                    continue  # an interval for a tuning sweeper: its type is checked when sampled
+                chosen.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}")
+            else:
+                chosen.append(o.input_line)
+        cfg = config.compose(chosen)
+    except (HydraException, OmegaConfBaseException) as e:
+        fail("ffnlab-train", _one_line(e))
+    for key in (o.split("=", 1)[0][1:] for o in chosen if o.startswith("+") and not o.startswith("++")):
+        if not _in_schema(key):  # Hydra's `+key=` would add a setting that nothing reads
+            fail("ffnlab-train", f"{key} is not a setting of ffnlab-train (a typo?); ffnlab-train --cfg job lists "
+                                 "the settings")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        fail("ffnlab-train", f"{', '.join(missing)} must be set (e.g. {missing[0]}=...), "
+                             "the chosen config leaves it without a value")
+
+
 def cli() -> None:
     _precheck(sys.argv[1:])
+    _compose_check(sys.argv[1:])
     _hydra_main()
 
 
