@@ -52,8 +52,11 @@ def model_dict(cfg: DictConfig, vocab_size: int) -> dict[str, Any]:
 
 
 def validate_model(cfg: DictConfig) -> None:
-    """Fail on impossible model settings before any data is touched."""
+    """Fail on impossible model and batch settings before any data is touched."""
     ModelConfig(**model_dict(cfg, vocab_size=1))
+    for key in ("batch_size", "eval_batch_size"):
+        if cfg.data[key] < 1:
+            raise ConfigError(f"data.{key} must be at least 1, got {cfg.data[key]}")
 
 
 def datamodule(cfg: DictConfig, source=None, max_steps: int | None = None) -> LMDataModule:

@@ -71,12 +71,13 @@ def _split_text(text: str, fractions: tuple[float, ...]) -> list[str]:
     return parts
 
 
-def _read(path: Path, what: str) -> str:
+SHARED_HINT = (f"set data.corpora_dir=PATH or ${ENV_CORPORA} to the folder holding wikitext-2/ and "
+               "tinyshakespeare/ (see ../shared/corpora/README.md)")
+
+
+def _read(path: Path, what: str, hint: str = SHARED_HINT) -> str:
     if not path.is_file():
-        raise CorpusError(
-            f"{what}: {path} not found; set data.corpora_dir=PATH or ${ENV_CORPORA} to the folder holding "
-            "wikitext-2/ and tinyshakespeare/ (see ../shared/corpora/README.md)"
-        )
+        raise CorpusError(f"{what}: {path} not found; {hint}")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -88,7 +89,15 @@ def _verify(folder: Path, files: list[str]) -> None:
     sums = folder / "SHA256SUMS"
     if not sums.is_file():
         return
-    expected = dict(reversed(line.split(maxsplit=1)) for line in sums.read_text().splitlines() if line.strip())
+    expected = {}
+    for n, line in enumerate(sums.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise CorpusError(f"{sums}:{n} is not a 'SHA256  FILE' line ({line.strip()[:60]!r}); restore the file "
+                              f"from the corpus's source (check with: cd {folder} && sha256sum -c SHA256SUMS)")
+        expected[parts[1]] = parts[0]
     for name in files:
         want = expected.get(name) or expected.get("*" + name)
         if want and hashlib.sha256((folder / name).read_bytes()).hexdigest() != want:
@@ -125,7 +134,7 @@ def text_files(path: str | os.PathLike) -> Corpus:
             raise CorpusError(f"corpus 'text': no *.txt files under {p}; point data.path at a text file or folder")
         text = "".join(_read(f, "corpus 'text'") for f in files)
     else:
-        text = _read(p, "corpus 'text' (set data.path)")
+        text = _read(p, "corpus 'text'", "set data.path to a text file or a folder of *.txt files")
     train, val, test = _split_text(text, (0.9, 0.05, 0.05))
     return Corpus("text", "local text, 90/5/5 split at line boundaries", str(p),
                   {"train": train, "val": val, "test": test})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,7 @@ from ffnlab.hub import HubCorpus, from_config, token_file
 from ffnlab.io import atomic_write_bytes, cache_dir
 from ffnlab.record import DataInfo
 
+log = logging.getLogger("ffnlab")
 TOKENIZER_KIND = "bytelevel-bpe-v1"  # bump when the tokenizer recipe changes, so caches are rebuilt
 
 
@@ -198,7 +200,14 @@ class LMDataModule(L.LightningDataModule):
             corpus = from_config(self.corpus_name, self.hub)
         else:
             corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
+        if not 256 <= self.vocab_size_req <= 2**31 - 1:
+            raise ConfigError(f"data.vocab_size={self.vocab_size_req} cannot work: a byte-level BPE has at least the "
+                              "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
         tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+        if tok.get_vocab_size() < self.vocab_size_req:  # a small corpus has fewer merges to learn: say so
+            log.warning("data.vocab_size=%d asked, but the tokenizer learned only %d tokens from %r (all its text "
+                        "allows); runs use %d", self.vocab_size_req, tok.get_vocab_size(), corpus.name,
+                        tok.get_vocab_size())
         if isinstance(corpus, HubCorpus):  # streamed into memory-mapped token files
             key = hashlib.sha256(tok_path.read_bytes()).hexdigest()[:16]
             files = {s: token_file(tok, corpus, s, tok_path.parent.parent / "tokens" / f"{tok_path.stem}-{key}-{s}.bin")

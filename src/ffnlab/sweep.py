@@ -21,18 +21,27 @@ log = logging.getLogger("ffnlab")
 OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused")
 
 
-def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
-    """Count the outcomes written under `sweep_dir` at or after `since` (a time.time() value)."""
-    counts: Counter = Counter()
+# Outcomes that mean a run asked for was not computed: the sweep then exits non-zero. (A diverged run is a result.)
+PROBLEMS = ("failed", "refused", "unreadable", "unknown")
+
+
+def outcomes(sweep_dir: Path, since: float = 0.0) -> list[tuple[Path, str, str]]:
+    """(run folder, outcome, detail) of every outcome written under `sweep_dir` at or after `since`."""
+    found = []
     for path in sorted(Path(sweep_dir).rglob(OUTCOME_NAME)):
         try:
             outcome = json.loads(path.read_text())
         except (OSError, ValueError):
-            counts["unreadable"] += 1
+            found.append((path.parent, "unreadable", str(path)))
             continue
         if outcome.get("at", 0) >= since:
-            counts[outcome.get("outcome", "unknown")] += 1
-    return counts
+            found.append((path.parent, outcome.get("outcome", "unknown"), outcome.get("detail", "")))
+    return found
+
+
+def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
+    """Count the outcomes written under `sweep_dir` at or after `since` (a time.time() value)."""
+    return Counter(outcome for _, outcome, _ in outcomes(sweep_dir, since))
 
 
 class SweepSummary(Callback):
@@ -43,9 +52,15 @@ class SweepSummary(Callback):
         self.start = time.time() - 1e-3
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Log the tally; name every run that failed or was refused, and then exit 1."""
         sweep_dir = Path(config.hydra.sweep.dir)
-        c = tally(sweep_dir, self.start)
+        found = outcomes(sweep_dir, self.start)
+        c = Counter(outcome for _, outcome, _ in found)
         parts = [f"{c[k]} {k}" for k in OUTCOMES]
         extra = [f"{n} {k}" for k, n in c.items() if k not in OUTCOMES]
-        line = f"sweep {sweep_dir}: " + ", ".join(parts + extra)
-        log.info(line)
+        log.info(f"sweep {sweep_dir}: " + ", ".join(parts + extra))
+        problems = [(d, o, detail) for d, o, detail in found if o in PROBLEMS]
+        for run_dir, outcome, detail in problems:
+            log.error("%s %s: %s", outcome, run_dir.relative_to(sweep_dir), detail.splitlines()[0] if detail else "")
+        if problems:
+            raise SystemExit(1)  # a sweep that did not compute every run asked for is not a success

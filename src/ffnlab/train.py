@@ -246,8 +246,11 @@ def run(cfg: DictConfig) -> float:
         record.traceback = traceback.format_exc()
         write_record(run_dir, record)
         write_outcome(run_dir, "failed", record.error)
-        if not multirun and isinstance(e, FfnlabError):
-            fail("ffnlab-train", e)
+        if isinstance(e, FfnlabError):  # the user's to fix: one line, no traceback
+            if not multirun:
+                fail("ffnlab-train", e)
+            log.error("run %s failed: %s", run_dir, e)
+            return math.inf
         log.exception("run %s failed", run_dir)
         if not multirun:
             sys.exit(1)

@@ -26,9 +26,11 @@ Outputs (all in --out):
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -81,43 +83,67 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
     _save(plots.throughput_memory(s), figdir, "throughput_memory")
 
 
-def _clear_previous(out: Path) -> None:
-    """An earlier report in the same folder may have written what this one will not (settings.md, figures of
-    settings that are gone): remove those derived files first, so the folder never mixes two reports."""
-    (out / "settings.md").unlink(missing_ok=True)
-    figures = out / "figures"
-    if figures.is_dir():
-        for f in sorted(figures.rglob("*"), reverse=True):  # files before the folders that hold them
-            if f.is_file() and f.suffix in (".png", ".svg"):
-                f.unlink()
-            elif f.is_dir() and not any(f.iterdir()):
-                f.rmdir()
+MANIFEST = ".ffnlab-report.json"  # the files the last report wrote here: the only ones a new report removes
+FIGURES = ("final_loss", "curves", "loss_vs_flops", "loss_vs_time", "delta_vs_paper", "delta_by_horizon",
+           "throughput_memory", "by_setting")
+
+
+def _previous_outputs(out: Path) -> list[Path]:
+    """What an earlier report wrote to `out`: its manifest's list, or for a report from before manifests
+    (REPORT_COMMAND.txt, no manifest) its fixed names. A folder that no report wrote is refused, never cleared."""
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        return [out / rel for rel in json.loads(manifest.read_text())]
+    if not out.is_dir() or not any(out.iterdir()):
+        return []
+    if not (out / "REPORT_COMMAND.txt").is_file():
+        raise collect.ReportError(f"--out {out} holds files that no ffnlab report wrote; choose a new or empty "
+                                  "folder (a report replaces only what an earlier report wrote there)")
+    figures = [f for f in (out / "figures").rglob("*") if f.suffix in (".png", ".svg") and f.stem in FIGURES]
+    return [out / "settings.md", *figures]
+
+
+def _clear_previous(out: Path, keep_records: bool) -> None:
+    """Remove what the earlier report here wrote and this one might not (settings.md, figures of settings that
+    are gone, records of runs no longer read), so the folder never mixes two reports; nothing else is touched.
+    `keep_records`: this report reads (some of) its runs from out/records, which therefore stays."""
+    emptied: set[Path] = set()
+    for f in sorted(_previous_outputs(out), reverse=True):
+        if f.is_file() and not (keep_records and f.relative_to(out).parts[0] == RECORDS):
+            f.unlink()
+            emptied.update(p for p in f.parents if out in p.parents)
+    for d in sorted(emptied, key=lambda p: len(p.parts), reverse=True):  # the folders it emptied, deepest first
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+
+
+def _write_manifest(out: Path, since: float) -> None:
+    """List the files this report wrote (and its records/), for the next report to replace exactly those."""
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MANIFEST
+                   and (p.stat().st_mtime >= since or p.relative_to(out).parts[0] == RECORDS))
+    (out / MANIFEST).write_text(json.dumps(files, indent=0) + "\n")
 
 
 RECORDS = "records"
 
 
-def _copy_records(runs: pd.DataFrame, out: Path) -> bool:
-    """Copy each run's record (metrics.json; a run without one: its .hydra/config.yaml and outcome.json) to
-    out/records/<run_dir>/, so the report can be rebuilt from git. Checkpoints and logs are never copied.
-
-    Returns False for a rebuild (every run read from out/records itself): then nothing is copied or removed.
-    A report from other folders replaces out/records whole (it is this report's own copy of its inputs).
-    """
+def _inside_records(runs: pd.DataFrame, out: Path) -> list[bool]:
+    """For each run, whether it was read from out/records (a rebuild of this report from git)."""
     dest = (out / RECORDS).resolve()
-    inside = [dest in Path(f).resolve().parents for f in runs["folder"]]
-    if all(inside):
-        return False
-    if not any(inside) and dest.is_dir():
-        shutil.rmtree(dest)
+    return [dest in Path(f).resolve().parents for f in runs["folder"]]
+
+
+def _copy_records(runs: pd.DataFrame, out: Path, inside: list[bool]) -> None:
+    """Copy each run's record (metrics.json; a run without one: its .hydra/config.yaml and outcome.json) to
+    out/records/<run_dir>/, so the report can be rebuilt from git. Checkpoints and logs are never copied; runs
+    read from out/records already are where they belong."""
     for name, folder, is_inside in zip(runs["run_dir"], runs["folder"], inside, strict=True):
         src = Path(folder)
         files = [RECORD_NAME] if (src / RECORD_NAME).is_file() else [".hydra/config.yaml", OUTCOME_NAME]
         for rel in files:
             if not is_inside and (src / rel).is_file():
-                (dest / name / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src / rel, dest / name / rel)
-    return True
+                (out / RECORDS / name / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src / rel, out / RECORDS / name / rel)
 
 
 def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
@@ -128,9 +154,12 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
                       "settings); each config is counted once (see 'duplicate' in runs.csv)", stacklevel=2)
     runs["duplicate"] = dup
     runs.loc[dup, "status"] = "duplicate"
+    started = time.time()
+    inside = _inside_records(runs, out)
+    rebuild = all(inside)
+    _clear_previous(out, keep_records=any(inside))
     out.mkdir(parents=True, exist_ok=True)
-    _clear_previous(out)
-    rebuild = not _copy_records(runs, out)
+    _copy_records(runs, out, inside)
     keep = [c for c in runs.columns if not c.startswith("cfg.") and c != "folder"] + collect.varying_columns(runs)
     runs[keep].to_csv(out / "runs.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
@@ -179,6 +208,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     command = out / "REPORT_COMMAND.txt"
     if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
         command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
+    _write_manifest(out, started)
     return {"runs": runs, "curves": curves, "summary": summary, "rebuilt": rebuild}
 
 

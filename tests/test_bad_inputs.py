@@ -1,0 +1,109 @@
+"""Every bad input gets one line that says what to do, exit code 2, and leaves what was written untouched."""
+
+import shutil
+
+import pytest
+
+from conftest import TINY, ffnlab_train
+from ffnlab.report.cli import main as report_main
+from ffnlab.train import _compose_check
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _one_error(stderr: str, tool: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith(f"{tool}: error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    return errors[0]
+
+
+# Caught when the config is composed, before Hydra starts a job (tested in-process: the CLI calls the same check).
+COMPOSITION = [
+    (["+trainer.max_step=8"], "trainer.max_step is not a setting"),  # Hydra's own advice for a typo, refused
+    (["trainer.max_step=10"], "Key 'max_step' not in 'TrainerSection'"),
+    (["trainer.max_steps=ten"], "'ten' of type 'str' could not be converted to Integer"),
+    (["seed=abc"], "could not be converted to Integer"),
+    (["model.vocab_size=-5"], "Key 'vocab_size' not in 'ModelSection'"),  # the tokenizer decides it
+    (["model.dropout=[1]"], "could not be converted to Float"),
+    (["data=nope"], "choose one of: c4, embedded, text"),
+    (["-m", "ffn=relu,gelu", "optim.lrr=1e-3,2e-3"], "Key 'lrr' not in 'OptimSection'"),
+]
+
+
+@pytest.mark.parametrize("args,needle", COMPOSITION, ids=[" ".join(a) for a, _ in COMPOSITION])
+def test_bad_settings_fail_at_composition(args, needle, capsys):
+    with pytest.raises(SystemExit) as e:
+        _compose_check([*TINY, *args])
+    assert e.value.code == 2 and needle in _one_error(capsys.readouterr().err, "ffnlab-train")
+
+
+def _short_text(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("a few words of text\n" * 30)  # 5% of it is shorter than one sequence
+    return f"data.path={path}"
+
+
+def _bad_sums(tmp_path):
+    folder = tmp_path / "corpora" / "tinyshakespeare"
+    folder.mkdir(parents=True)
+    (folder / "input.txt").write_text("To be, or not to be.\n" * 2000)
+    (folder / "SHA256SUMS").write_text("not-a-hash\n")
+    return f"data.corpora_dir={tmp_path / 'corpora'}"
+
+
+# Caught when the job runs (through the real CLI).
+RUN = [
+    (["ffn=swishglu"], "unknown FFN variant 'swishglu'; valid names: relu"),
+    (["-m", "ffn=relu,swishglu"], "unknown FFN variant 'swishglu'"),
+    (["model.d_model=30", "model.n_heads=4"], "divisible by n_heads"),
+    (["trainer.max_steps=0"], "trainer.max_steps must be at least 1"),
+    (["trainer.max_steps=-1"], "trainer.max_steps must be at least 1"),
+    (["data.vocab_size=0"], "data.vocab_size=0 cannot work"),
+    (["data.batch_size=0"], "data.batch_size must be at least 1"),
+    (["data=wikitext2", "data.corpora_dir=/nonexistent/corpora"], "not found; set data.corpora_dir"),
+    (["data=text"], "corpus 'text' needs data.path=FILE_OR_FOLDER"),
+    (["data=text", "data.path=/nonexistent/file.txt"], "not found; set data.path"),
+    (["data=text", _short_text], "split of 'text' has"),
+    (["data=tinyshakespeare", _bad_sums], "SHA256SUMS:1 is not a 'SHA256  FILE' line"),
+]
+
+
+@pytest.mark.parametrize("args,needle", RUN, ids=[" ".join(a if isinstance(a, str) else a.__name__ for a in args)
+                                                  for args, _ in RUN])
+def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(env, tmp_path, small_sweep, args, needle):
+    study = tmp_path / "multirun" / "small"
+    shutil.copytree(small_sweep, study)  # a finished study in the same output folder
+    before = _snapshot(study)
+    args = [a(tmp_path) if callable(a) else a for a in args]
+    budget = [] if any("max_steps" in a for a in args) else ["trainer.max_steps=4"]
+    proc = ffnlab_train(*TINY, *budget, *args, env=env, cwd=tmp_path, check=False)  # the bad one last
+    assert proc.returncode == 2 and needle in _one_error(proc.stderr, "ffnlab-train")
+    assert _snapshot(study) == before  # nothing already written changed
+    assert not list((tmp_path / "runs").rglob("*.ckpt"))  # and nothing was trained
+
+
+def test_report_refuses_bad_output_folders_in_one_line(small_sweep, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("my notes")
+    (tmp_path / "file.txt").write_text("x")
+    for out, needle in ((tmp_path / "mine", "holds files that no ffnlab report wrote"),
+                        (tmp_path / "file.txt", "is a file"), (tmp_path / "nope", None)):
+        args = [str(small_sweep if needle else tmp_path / "missing"), "--out", str(out)]
+        with pytest.raises(SystemExit) as e:
+            report_main(args)
+        assert e.value.code == 2
+        assert (needle or "does not exist") in _one_error(capsys.readouterr().err, "ffnlab-report")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "my notes" and len(list((tmp_path / "mine").iterdir())) == 1
+
+
+def test_a_report_replaces_only_what_a_report_wrote(small_sweep, tmp_path):
+    out = tmp_path / "out"
+    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    (out / "figures" / "mine").mkdir()
+    (out / "figures" / "mine" / "keep.png").write_bytes(b"png")
+    (out / "notes.md").write_text("mine")
+    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    assert (out / "figures" / "mine" / "keep.png").read_bytes() == b"png" and (out / "notes.md").exists()
+    assert (out / "figures" / "delta_by_horizon.png").is_file()
