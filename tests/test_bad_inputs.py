@@ -53,8 +53,14 @@ def _bad_sums(tmp_path):
     return f"data.corpora_dir={tmp_path / 'corpora'}"
 
 
+def _unwritable_cache(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")  # unwritable even for root, unlike a chmod
+    return f"data.cache_dir={tmp_path / 'a-file' / 'cache'}"
+
+
 # Caught when the job runs (through the real CLI).
 RUN = [
+    (["data.vocab_size=390", _unwritable_cache], "cannot write to"),
     (["ffn=swishglu"], "unknown FFN variant 'swishglu'; valid names: relu"),
     (["-m", "ffn=relu,swishglu"], "unknown FFN variant 'swishglu'"),
     (["model.d_model=30", "model.n_heads=4"], "divisible by n_heads"),

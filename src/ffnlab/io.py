@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ffnlab.errors import FfnlabError
+
 ENV_CACHE = "FFNLAB_CACHE"
 ENV_CORPORA = "FFNLAB_CORPORA"
 ENV_OUTPUT = "FFNLAB_OUTPUT"
@@ -42,12 +44,21 @@ def output_dir(configured: str | os.PathLike | None = None) -> Path:
     return _first(configured, ENV_OUTPUT) or Path.cwd().resolve()
 
 
+class UnwritableError(FfnlabError):
+    """A folder ffnlab must write to is not writable."""
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed onto `path` when the block ends without error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # not writable, read-only, or a file where a folder should be
+        raise UnwritableError(
+            f"cannot write to {path.parent} ({e.strerror}); point the setting that chose it at a writable folder: "
+            f"data.cache_dir or ${ENV_CACHE} for tokenizer caches, paths.output or ${ENV_OUTPUT} for runs") from e
     os.close(fd)
     try:
         yield Path(tmp)

@@ -133,9 +133,13 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     trainer.fit(lit, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
     if not history.rows or history.rows[-1]["step"] != t.max_steps:
         trainer.validate(lit, datamodule=dm, verbose=False)
-    test_loss = None
-    if info.test_tokens is not None:
-        test_loss = float(trainer.test(lit, datamodule=dm, verbose=False)[0]["test/loss"])
+    test_loss, test_error = None, None
+    if info.test_tokens is not None:  # a failure here must not discard the trained model's validation results
+        try:
+            test_loss = float(trainer.test(lit, datamodule=dm, verbose=False)[0]["test/loss"])
+        except Exception as e:
+            test_error = f"test evaluation failed ({type(e).__name__}: {e}); validation results kept"
+            log.warning("%s: %s", run_dir, test_error)
 
     model, rows = lit.model, history.rows
     early_row = next((r for r in rows if r["step"] == early), None)
@@ -158,7 +162,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
         wall_s=time.time() - t_start, resumed_from_step=dm.start_step or None,
         peak_rss_mb=_peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
         peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
-        data=info,
+        data=info, error=test_error,
     )
     return fields, trainer.is_global_zero
 
