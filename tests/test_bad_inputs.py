@@ -29,6 +29,11 @@ COMPOSITION = [
     (["model.dropout=[1]"], "could not be converted to Float"),
     (["data=nope"], "choose one of: c4, embedded, text"),
     (["-m", "ffn=relu,gelu", "optim.lrr=1e-3,2e-3"], "Key 'lrr' not in 'OptimSection'"),
+    (["trainer.max_steps=0"], "trainer.max_steps must be at least 1"),
+    (["trainer.max_steps=-1"], "trainer.max_steps must be at least 1"),
+    (["data.vocab_size=0"], "data.vocab_size=0 cannot work"),
+    (["data.batch_size=0"], "data.batch_size must be at least 1"),
+    (["-m", "data.eval_batch_size=0,8"], "data.eval_batch_size must be at least 1"),
 ]
 
 
@@ -64,10 +69,6 @@ RUN = [
     (["ffn=swishglu"], "unknown FFN variant 'swishglu'; valid names: relu"),
     (["-m", "ffn=relu,swishglu"], "unknown FFN variant 'swishglu'"),
     (["model.d_model=30", "model.n_heads=4"], "divisible by n_heads"),
-    (["trainer.max_steps=0"], "trainer.max_steps must be at least 1"),
-    (["trainer.max_steps=-1"], "trainer.max_steps must be at least 1"),
-    (["data.vocab_size=0"], "data.vocab_size=0 cannot work"),
-    (["data.batch_size=0"], "data.batch_size must be at least 1"),
     (["data=wikitext2", "data.corpora_dir=/nonexistent/corpora"], "not found; set data.corpora_dir"),
     (["data=text"], "corpus 'text' needs data.path=FILE_OR_FOLDER"),
     (["data=text", "data.path=/nonexistent/file.txt"], "not found; set data.path"),
@@ -80,7 +81,7 @@ RUN = [
                                                   for args, _ in RUN])
 def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(env, tmp_path, small_sweep, args, needle):
     study = tmp_path / "multirun" / "small"
-    shutil.copytree(small_sweep, study)  # a finished study in the same output folder
+    shutil.copytree(small_sweep, study, ignore=shutil.ignore_patterns("*.ckpt"))  # a finished study beside it
     before = _snapshot(study)
     args = [a(tmp_path) if callable(a) else a for a in args]
     budget = [] if any("max_steps" in a for a in args) else ["trainer.max_steps=4"]

@@ -12,6 +12,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from ffnlab.callbacks import AtomicCheckpointIO
+from ffnlab.config import check
 from ffnlab.data import LMDataModule
 from ffnlab.errors import ConfigError
 from ffnlab.lit import LitLM
@@ -53,10 +54,8 @@ def model_dict(cfg: DictConfig, vocab_size: int) -> dict[str, Any]:
 
 def validate_model(cfg: DictConfig) -> None:
     """Fail on impossible model and batch settings before any data is touched."""
+    check(cfg)
     ModelConfig(**model_dict(cfg, vocab_size=1))
-    for key in ("batch_size", "eval_batch_size"):
-        if cfg.data[key] < 1:
-            raise ConfigError(f"data.{key} must be at least 1, got {cfg.data[key]}")
 
 
 def datamodule(cfg: DictConfig, source=None, max_steps: int | None = None) -> LMDataModule:

@@ -122,6 +122,21 @@ class TrainConfig:
     paths: PathsSection = field(default_factory=PathsSection)
 
 
+def check(cfg: DictConfig) -> None:
+    """Values the types allow but no run can use: a ConfigError naming the setting. (Model shapes are checked by
+    ffnlab.model.ModelConfig, the data's lengths by the data module.)"""
+    from ffnlab.errors import ConfigError
+
+    if cfg.trainer.max_steps < 1:
+        raise ConfigError(f"trainer.max_steps must be at least 1, got {cfg.trainer.max_steps}")
+    for key in ("batch_size", "eval_batch_size"):
+        if cfg.data[key] < 1:
+            raise ConfigError(f"data.{key} must be at least 1, got {cfg.data[key]}")
+    if cfg.data.vocab_size < 256:
+        raise ConfigError(f"data.vocab_size={cfg.data.vocab_size} cannot work: a byte-level BPE has at least the "
+                          "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
+
+
 def register() -> None:
     """Put the schema in Hydra's ConfigStore (idempotent); conf/train.yaml names it first in its defaults."""
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)

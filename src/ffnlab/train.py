@@ -345,8 +345,11 @@ def _compose_check(argv: list[str]) -> None:
             else:
                 chosen.append(o.input_line)
         cfg = config.compose(chosen)
+        config.check(cfg)
     except (HydraException, OmegaConfBaseException) as e:
         fail("ffnlab-train", _one_line(e))
+    except FfnlabError as e:
+        fail("ffnlab-train", e)
     for key in (o.split("=", 1)[0][1:] for o in chosen if o.startswith("+") and not o.startswith("++")):
         if not _in_schema(key):  # Hydra's `+key=` would add a setting that nothing reads
             fail("ffnlab-train", f"{key} is not a setting of ffnlab-train (a typo?); ffnlab-train --cfg job lists "

@@ -52,6 +52,18 @@ def machine() -> dict:
             "versions": versions}
 
 
+def native_bf16() -> bool:
+    """Whether bf16 matrix products run in hardware here (a CUDA GPU, or a CPU with AVX512-BF16 or AMX). Without
+    it torch emulates bf16 and its GEMM "peak" is no peak, so bf16 MFU is not computed."""
+    if torch.cuda.is_available():
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
 def default_ffn_impl() -> str:
     return overhead.train_config([]).perf.ffn_impl
 
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)  # ffnlab-train runs deterministic; every implementation does here
-    info = machine()
+    info = {**machine(), "native_bf16": native_bf16()}
     _log(f"machine: {info['cpu']}, {info['logical_cpus']} CPUs, torch threads {info['torch_threads']}")
     peers = {p: peer_available(p) if args.peers else "--no-peers" for p in PEERS}
     default_impl = default_ffn_impl()
@@ -199,13 +211,14 @@ def main(argv: list[str] | None = None) -> None:
     gemm = pd.DataFrame(gemm)
     peak = gemm.groupby(["precision", "n"])["gflops"].median().groupby("precision").max().to_dict()
     _log(f"GEMM peak GFLOP/s: {peak}")
+    mfu_peak = peak if info["native_bf16"] else {k: v for k, v in peak.items() if k != "bf16"}
 
     steps, memory, flops = [], [], []
     for name in args.sizes:
         r, m, f = run_size(args, SIZES[name], args.variants, default_impl, peers)
         steps, memory, flops = steps + r, memory + m, flops + f
     steps, memory, flops = pd.DataFrame(steps), pd.DataFrame(memory), pd.DataFrame(flops)
-    summary = tables.summarize(steps, SIZES, flops, peak, memory)
+    summary = tables.summarize(steps, SIZES, flops, mfu_peak, memory)
 
     ovh = pd.DataFrame(overhead.lightning_vs_bare(args.overhead_overrides + [
         f"trainer.max_steps={args.overhead_steps + 5}", f"perf.ffn_impl={default_impl}"], args.overhead_rounds,

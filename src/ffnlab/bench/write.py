@@ -86,7 +86,9 @@ def write_readme(out: Path, summary, memory, ovh, curves, peak, info, peers, arg
         f"CPU capability {info['cpu_capability']}; versions "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v) + ".",
         f"Measured dense GEMM peak (median of 7, best size): fp32 {peak.get('fp32', float('nan')):.0f} GFLOP/s, "
-        f"bf16 {peak.get('bf16', float('nan')):.0f} GFLOP/s.",
+        f"bf16 {peak.get('bf16', float('nan')):.0f} GFLOP/s"
+        + ("." if info.get("native_bf16", True) else " (emulated: this machine has no native bf16, so bf16 MFU is "
+           "not computed; bf16 rows show their tokens/s only)."),
         "",
         "## Headline (against the targets of issue #5)",
         "",
