@@ -34,6 +34,7 @@ COMPOSITION = [
     (["data.vocab_size=0"], "data.vocab_size=0 cannot work"),
     (["data.batch_size=0"], "data.batch_size must be at least 1"),
     (["-m", "data.eval_batch_size=0,8"], "data.eval_batch_size must be at least 1"),
+    (["paths.output=/proc/ffnlab-runs"], "set paths.output (or $FFNLAB_OUTPUT) to a writable folder"),
 ]
 
 
@@ -114,3 +115,13 @@ def test_a_report_replaces_only_what_a_report_wrote(small_sweep, tmp_path):
     report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
     assert (out / "figures" / "mine" / "keep.png").read_bytes() == b"png" and (out / "notes.md").exists()
     assert (out / "figures" / "delta_by_horizon.png").is_file()
+
+
+@pytest.mark.parametrize("override", ["data.path=../../outside.txt", "data.path=/etc/passwd", "seed=a/b"])
+def test_run_folder_names_from_overrides_never_leave_the_sweep(override, tmp_path):
+    from ffnlab.train import _subdir
+
+    name = _subdir(override)
+    sweep = tmp_path / "multirun" / "s"
+    assert "/" not in name and (sweep / name).resolve().parent == sweep.resolve()
+

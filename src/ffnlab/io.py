@@ -71,6 +71,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def ensure_writable(folder: str | os.PathLike, setting: str) -> Path:
+    """Create `folder` if needed and check that files can be written in it; UnwritableError names `setting`."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UnwritableError(f"cannot write to {folder} ({e.strerror}); set {setting} to a writable folder") from e
+    return folder
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` atomically (temporary file beside it, fsync, rename)."""
     with atomic_path(path) as tmp:

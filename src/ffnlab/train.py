@@ -25,7 +25,7 @@ from ffnlab import RESULTS_REVISION, config
 from ffnlab.corpora import open_corpus
 from ffnlab.errors import ConfigError, FfnlabError, fail
 from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
-from ffnlab.io import atomic_write_text, output_dir
+from ffnlab.io import atomic_write_text, ensure_writable, output_dir
 from ffnlab.keys import folder_exclude_keys
 from ffnlab.plan import Decision, decide
 from ffnlab.record import (
@@ -346,6 +346,7 @@ def _compose_check(argv: list[str]) -> None:
                 chosen.append(o.input_line)
         cfg = config.compose(chosen)
         config.check(cfg)
+        ensure_writable(output_dir(cfg.paths.output), "paths.output (or $FFNLAB_OUTPUT)")
     except (HydraException, OmegaConfBaseException) as e:
         fail("ffnlab-train", _one_line(e))
     except FfnlabError as e:
