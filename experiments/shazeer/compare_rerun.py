@@ -31,13 +31,18 @@ def compare(rerun: Path, published: Path = PUBLISHED) -> pd.DataFrame:
 
 
 def markdown(both: pd.DataFrame) -> str:
-    lines = ["| FFN | seed | final, published | final, re-run | Δ final | Δ early (1/8) |", "|---|---|---|---|---|---|"]
-    for r in both.itertuples():
+    same = (both["final_val_loss_rerun"] == both["final_val_loss_published"]) & (
+        both["early_val_loss_rerun"] == both["early_val_loss_published"])
+    lines = ["| FFN | seed | final, published | final, re-run | Δ final | Δ early (1/8) | bit-identical |",
+             "|---|---|---|---|---|---|---|"]
+    for r, s in zip(both.itertuples(), same, strict=True):
         lines.append(f"| {r.ffn} | {r.seed} | {r.final_val_loss_published:.6f} | {r.final_val_loss_rerun:.6f} | "
-                     f"{r.final_diff:+.6f} | {r.early_diff:+.6f} |")
-    worst = both["final_diff"].abs().max()
-    lines += ["", f"{len(both)} of 45 runs re-run so far. Largest |Δ final| {worst:.6f} nats, median "
-                  f"{both['final_diff'].abs().median():.6f}; largest |Δ early| {both['early_diff'].abs().max():.6f}."]
+                     f"{r.final_diff:+.6f} | {r.early_diff:+.6f} | {'yes' if s else 'no'} |")
+    differ = sorted(both.loc[~same, "ffn"].unique())
+    lines += ["", f"{len(both)} of 45 runs re-run so far; {int(same.sum())} are bit-identical to the published run "
+                  f"(early and final loss equal as floats). Variants with a run that differs: "
+                  f"{', '.join(differ) or 'none'}. Largest |Δ final| {both['final_diff'].abs().max():.6f} nats, "
+                  f"largest |Δ early| {both['early_diff'].abs().max():.6f}."]
     return "# Re-run against the published runs\n\n" + "\n".join(lines) + "\n"
 
 
