@@ -125,3 +125,15 @@ def test_concurrent_cache_builds_agree(tmp_path):
     assert q.get() == q.get()
     assert not list(tmp_path.rglob("*.tmp"))
     assert len(list((tmp_path / "tokenizers").iterdir())) == 1
+
+
+def test_a_vocabulary_the_corpus_cannot_fill_is_reported_not_hidden(tmp_path, caplog):
+    text = tmp_path / "small.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog\n" * 400)
+    dm = LMDataModule(corpus="text", path=str(text), vocab_size=100_000, seq_len=8, batch_size=2, max_steps=2,
+                      cache_dir=str(tmp_path / "cache"))
+    with caplog.at_level("WARNING", logger="ffnlab"):
+        info = dm.load()
+    assert info.vocab_size < 100_000
+    assert any("data.vocab_size=100000 asked" in r.message and str(info.vocab_size) in r.message
+               for r in caplog.records)

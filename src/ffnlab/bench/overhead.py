@@ -41,13 +41,12 @@ def _fresh(cfg: DictConfig, dm: LMDataModule) -> LitLM:
 
 
 def lightning_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
+    """ffnlab-train's own assembly (build.build), evaluation switched off so that only steps are timed."""
     stamps = _Stamps()
-    lit = _fresh(cfg, dm)
     history = History(tokens_per_step=cfg.data.batch_size * cfg.model.seq_len)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = build.trainer(cfg.trainer, Path(tmp), cfg.trainer.max_steps, [history, stamps],
-                                limit_val_batches=0, enable_progress_bar=False)
-        trainer.fit(lit, datamodule=dm)
+        parts = build.build(cfg, Path(tmp), [history, stamps], dm=dm, limit_val_batches=0, enable_progress_bar=False)
+        parts.trainer.fit(parts.module, datamodule=dm)
     return (stamps.t[-1] - stamps.t[warmup]) / (len(stamps.t) - 1 - warmup)
 
 
