@@ -299,3 +299,36 @@ def test_the_report_never_imports_torch_or_lightning(small_sweep, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "out" / "summary.csv").is_file()
+
+
+def test_diagnostics_table_and_figures_match_the_records(report):
+    """diagnostics.md's cells are the seed mean of the layer-averaged record values at each horizon."""
+    sweep, out = report
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "20"])
+    recs = [json.loads(p.read_text()) for p in sorted(sweep.rglob("metrics.json"))]
+    final = {}
+    for r in recs:
+        last = r["diagnostics"]["points"][-1]["layers"]
+        final.setdefault(r["ffn"], []).append({k: np.mean(v) for k, v in last.items() if None not in v})
+    relu_zero = 100 * np.mean([f["zero_frac"] for f in final["relu"]])
+    assert relu_zero > 30 and np.mean([f["zero_frac"] for f in final["swiglu"]]) == 0
+    text = (out / "diagnostics.md").read_text()
+    final_table = text.split("### At the final horizon")[1]
+    relu_row = next(ln for ln in final_table.splitlines() if ln.startswith("| relu |"))
+    assert relu_row.split("|")[3].strip().startswith(f"{relu_zero:.1f} ± ")
+    csv = pd.read_csv(out / "diagnostics.csv")
+    assert len(csv) == sum(len(r["diagnostics"]["points"]) for r in recs)
+    assert set(csv.loc[csv["horizon"] == "early", "step"]) == {recs[0]["early"]["step"]}
+    for name in ("diagnostics_over_training", "diagnostics_by_layer", "sparsity_vs_loss"):
+        assert (out / "figures" / f"{name}.png").is_file()
+
+
+def test_records_without_diagnostics_report_without_them(report):
+    sweep, out = report
+    for p in sweep.rglob("metrics.json"):
+        r = json.loads(p.read_text())
+        r["diagnostics"] = None
+        p.write_text(json.dumps(r))
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "20"])
+    assert (out / "table.md").is_file() and not (out / "diagnostics.md").exists()
+    assert not (out / "figures" / "sparsity_vs_loss.png").exists()

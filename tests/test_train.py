@@ -159,6 +159,7 @@ def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
     assert resumed["final"] == full["final"]
     assert [r["val_loss"] for r in resumed["history"]] == [r["val_loss"] for r in full["history"]]
     assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in full["history"]]
+    assert resumed["diagnostics"]["points"] == full["diagnostics"]["points"]  # those before the kill: from the ckpt
 
 
 def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):

@@ -1,4 +1,5 @@
-"""Lightning callbacks for the run record: evaluation history and timing, and resumable atomic checkpoints."""
+"""Lightning callbacks for the run record: evaluation history and timing, activation diagnostics, and resumable
+atomic checkpoints."""
 
 from __future__ import annotations
 
@@ -91,3 +92,78 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         with atomic_path(path) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class MeasureDiagnostics(L.Callback):
+    """Activation diagnostics (ffnlab.diagnostics) at every evaluation, on fixed validation tokens, and the
+    gradient norm and update ratio of each weight matrix at the optimizer step before it.
+
+    Outside the training step's hot path: the weights are copied only before the one step that precedes an
+    evaluation, and the measurement runs after the evaluation under no_grad. `seconds` is its measured cost.
+    Its state goes into checkpoints, like History's.
+    """
+
+    def __init__(self, every: int, n_tokens: int):
+        self.every, self.n_tokens = every, n_tokens
+        self.points: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        self.tokens_measured = 0
+        self._idx: torch.Tensor | None = None
+        self._before: dict[str, torch.Tensor] | None = None
+        self._weights: dict[str, Any] | None = None  # the last step's gradient norms and update ratios
+
+    def _precedes_eval(self, trainer) -> bool:
+        step = trainer.global_step + 1  # the step about to be taken
+        return step % self.every == 0 or step == trainer.max_steps
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if self._precedes_eval(trainer):
+            from ffnlab.diagnostics import grad_norms, matrices
+
+            t0 = time.perf_counter()
+            self._weights = {"step": trainer.global_step + 1, "grad_norm": grad_norms(pl_module.model)}
+            self._before = {n: p.detach().clone() for n, p in matrices(pl_module.model).items()}
+            self.seconds += time.perf_counter() - t0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._before is not None:
+            from ffnlab.diagnostics import update_ratios
+
+            t0 = time.perf_counter()
+            self._weights["update_ratio"] = update_ratios(pl_module.model, self._before)
+            self._before = None
+            self.seconds += time.perf_counter() - t0
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        step = trainer.global_step
+        if self.points and self.points[-1]["step"] == step:
+            return
+        from ffnlab.diagnostics import fixed_tokens, measure
+
+        t0 = time.perf_counter()
+        if self._idx is None:
+            self._idx = fixed_tokens(trainer.datamodule.tokens["val"], self.n_tokens, pl_module.model.cfg.seq_len)
+            self.tokens_measured = self._idx.numel()
+        point: dict[str, Any] = {"step": step, "layers": measure(pl_module.model, self._idx.to(pl_module.device))}
+        w = self._weights
+        if w is not None and w["step"] == step and "update_ratio" in w:
+            point["weights"] = {"grad_norm": w["grad_norm"], "update_ratio": w["update_ratio"]}
+        self.points.append(point)
+        self.seconds += time.perf_counter() - t0
+
+    def block(self) -> dict[str, Any]:
+        """The record's diagnostics block (ffnlab.record.Diagnostics fields)."""
+        from ffnlab.diagnostics import SAT, SMALL, VERSION
+
+        return {"version": VERSION, "tokens": self.tokens_measured, "small": SMALL, "saturation": SAT,
+                "seconds": round(self.seconds, 3), "points": self.points}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"points": self.points, "seconds": self.seconds, "tokens_measured": self.tokens_measured}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.points = list(state["points"])
+        self.seconds = float(state["seconds"])
+        self.tokens_measured = int(state["tokens_measured"])

@@ -103,6 +103,14 @@ class PerfSection:
 
 
 @dataclass
+class DiagnosticsSection:
+    """How, not what: activation diagnostics at every evaluation (ffnlab.diagnostics); never changes a loss."""
+
+    enabled: bool = True
+    tokens: int = 4096  # the fixed validation tokens measured (the first windows of the split)
+
+
+@dataclass
 class PathsSection:
     output: str = "."
 
@@ -117,6 +125,7 @@ class TrainConfig:
     seed: int = 0
     data_seed: int = 0
     perf: PerfSection = field(default_factory=PerfSection)
+    diagnostics: DiagnosticsSection = field(default_factory=DiagnosticsSection)
     reuse_runs: bool = True
     sweep_name: str = MISSING
     paths: PathsSection = field(default_factory=PathsSection)
@@ -132,6 +141,10 @@ def check(cfg: DictConfig) -> None:
     for key in ("batch_size", "eval_batch_size"):
         if cfg.data[key] < 1:
             raise ConfigError(f"data.{key} must be at least 1, got {cfg.data[key]}")
+    if cfg.diagnostics.enabled and cfg.diagnostics.tokens < cfg.model.seq_len:
+        raise ConfigError(f"diagnostics.tokens={cfg.diagnostics.tokens} is less than one window of model.seq_len="
+                          f"{cfg.model.seq_len} tokens; set it to {cfg.model.seq_len} or more, or "
+                          "diagnostics.enabled=false")
     if cfg.data.vocab_size < 256:
         raise ConfigError(f"data.vocab_size={cfg.data.vocab_size} cannot work: a byte-level BPE has at least the "
                           "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")

@@ -39,6 +39,7 @@ class Variant:
     gated: bool
     source: str
     learned_beta: bool = False  # Swish_β with one learned β per hidden unit (β initialised to 1)
+    bounded: bool = False  # the activation lies in (0, 1) (a sigmoid): diagnostics report its saturation
 
 
 VARIANTS: dict[str, Variant] = {
@@ -48,7 +49,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("relu", F.relu, False, "Shazeer 2020 (baseline)"),
         Variant("gelu", _gelu_exact, False, "Shazeer 2020"),
         Variant("swish", F.silu, False, "Shazeer 2020 (Swish_1)"),
-        Variant("glu", torch.sigmoid, True, "Shazeer 2020"),
+        Variant("glu", torch.sigmoid, True, "Shazeer 2020", bounded=True),
         Variant("bilinear", _identity, True, "Shazeer 2020"),
         Variant("reglu", F.relu, True, "Shazeer 2020"),
         Variant("geglu", _gelu_exact, True, "Shazeer 2020"),
@@ -58,7 +59,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("relu2", _relu2, False, "So et al. 2021 (Primer, squared ReLU)"),
         Variant("elu", F.elu, False, "Narang et al. 2021"),
         Variant("selu", F.selu, False, "Narang et al. 2021"),
-        Variant("sigmoid", torch.sigmoid, False, "Narang et al. 2021"),
+        Variant("sigmoid", torch.sigmoid, False, "Narang et al. 2021", bounded=True),
         Variant("softplus", F.softplus, False, "Narang et al. 2021"),
         Variant("swiglu_beta", F.silu, True, "SwiGLU with learned Swish β per unit", learned_beta=True),
     ]

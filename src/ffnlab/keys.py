@@ -45,6 +45,7 @@ ROLES: dict[str, Role] = {
     "data.corpora_dir": WHERE,
     "data.cache_dir": WHERE,
     "perf": HOW,  # tests hold every perf option to the reference loss curve
+    "diagnostics": HOW,  # measured beside training, never inside it (tests hold the loss curve bitwise)
     "reuse_runs": HOW,
     "trainer.threads": HOW,  # intra-op threads: speed (1 and 2 gave bit-identical losses here)
     "trainer.progress_bar": HOW,

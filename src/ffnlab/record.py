@@ -6,8 +6,9 @@ from the record (ffnlab.plan), the report reads it (ffnlab.report.collect), and 
 (results/<study>/records/). Torch-free: the report imports this module.
 
 Schema history: 1 (until 2026-11) had no version discipline: fields were added without a bump, a control flag
-(`is_global_zero`) could ride along, and some fields are missing from older records. 2 is this dataclass.
-`read_record` migrates every older record into it; unknown fields are kept in `extra`, never dropped.
+(`is_global_zero`) could ride along, and some fields are missing from older records. 2 was the first typed
+record. 3 adds the `diagnostics` block (ffnlab.diagnostics; None in older records). `read_record` migrates every
+older record into this dataclass; unknown fields are kept in `extra`, never dropped.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ffnlab.keys import identity_config
 
 RECORD_NAME = "metrics.json"
 OUTCOME_NAME = "outcome.json"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "failed", "diverged")  # a record's status; a folder without a readable one is missing/corrupt
 OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused", "interrupted")
 
@@ -81,6 +82,18 @@ class DataInfo:
 
 
 @dataclass
+class Diagnostics:
+    """Activation diagnostics (ffnlab.diagnostics defines every statistic) at every evaluation."""
+
+    version: int  # of the statistics' definitions (ffnlab.diagnostics.VERSION)
+    tokens: int  # fixed validation tokens measured (the first windows of the split)
+    small: float  # small_frac / dead_frac threshold, relative to a layer's hidden RMS
+    saturation: float  # a bounded activation below this or above 1 − this is saturated
+    seconds: float  # wall time spent measuring: the diagnostics' cost
+    points: list[dict[str, Any]]  # per evaluation: step, layers {stat: [per layer]}, weights {stat: {matrix: v}}
+
+
+@dataclass
 class RunRecord:
     """One run. Fields of a run that failed before or during training stay None (status says which)."""
 
@@ -118,6 +131,7 @@ class RunRecord:
     git_sha: str | None = None  # the code's commit ("-dirty": with uncommitted changes)
     versions: dict[str, str] = field(default_factory=dict)
     reused_from: str | None = None  # a copy: the run folder whose record this is
+    diagnostics: Diagnostics | None = None  # None: switched off, or written before schema 3
     extra: dict[str, Any] = field(default_factory=dict)  # fields this schema does not know, kept as read
 
     @property
@@ -130,7 +144,7 @@ class RunRecord:
         return {"schema": out.pop("schema"), **out, **extra}
 
 
-_NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo}
+_NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo, "diagnostics": Diagnostics}
 
 
 def _build(cls, values: dict[str, Any]):

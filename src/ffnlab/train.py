@@ -29,6 +29,7 @@ from ffnlab.io import atomic_write_text, ensure_writable, output_dir
 from ffnlab.keys import folder_exclude_keys
 from ffnlab.plan import Decision, decide
 from ffnlab.record import (
+    Diagnostics,
     Evaluation,
     Final,
     Horizon,
@@ -102,7 +103,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     import torch
 
     from ffnlab.build import build, ckpt_interval, datamodule, eval_schedule, validate_model, world_size
-    from ffnlab.callbacks import History, SaveLast
+    from ffnlab.callbacks import History, MeasureDiagnostics, SaveLast
     from ffnlab.data import bits_per_byte
     from ffnlab.lit import DivergedError
 
@@ -113,6 +114,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(int(t.threads))
+    torch.manual_seed(cfg.seed)  # the global RNG draws only dropout masks (init and batches have their own seeds)
     early, every = eval_schedule(t.max_steps, t.eval_every)
     validate_model(cfg)
     hc = HydraConfig.get()
@@ -125,7 +127,10 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     history = History(tokens_per_step=cfg.data.batch_size * cfg.model.seq_len * world)
     dm = datamodule(cfg, source=source)
     dm.start_step = start_step
-    callbacks = [history, SaveLast(run_dir / "checkpoints", ckpt_interval(t.ckpt_every, every), identity)]
+    diag = MeasureDiagnostics(every, cfg.diagnostics.tokens) if cfg.diagnostics.enabled else None
+    # SaveLast comes last: the checkpoint after an evaluation holds that evaluation's history and diagnostics
+    callbacks = [history, *([diag] if diag else []),
+                 SaveLast(run_dir / "checkpoints", ckpt_interval(t.ckpt_every, every), identity)]
     parts = build(cfg, run_dir, callbacks, dm=dm, logger_version=f"from_step_{start_step}")
     info, lit, trainer = dm.info, parts.module, parts.trainer
     if resume:
@@ -162,7 +167,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
         wall_s=time.time() - t_start, resumed_from_step=dm.start_step or None,
         peak_rss_mb=_peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
         peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
-        data=info, error=test_error,
+        data=info, error=test_error, diagnostics=Diagnostics(**diag.block()) if diag else None,
     )
     return fields, trainer.is_global_zero
 

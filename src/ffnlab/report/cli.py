@@ -16,8 +16,13 @@ Outputs (all in --out):
   headline.md    the compact table a README opens with (ours next to the papers, Δ, p, ranks) and the verdict
   settings.md    only when the runs mix settings (an LR grid, two inits): loss per variant × setting, Δ vs
                  ReLU within each, each variant at its best setting; figures/by_setting the same as a chart
+  diagnostics.md when the records carry activation diagnostics: per variant, sparsity, dead units, gate
+                 saturation, FFN output scale and residual outliers at the final and early horizons (mean ±
+                 std over seeds) and their measured cost; diagnostics.csv every run's layer-averaged
+                 statistics at every evaluation (per layer and per matrix: in the records)
   figures/       PNG + SVG: delta_by_horizon (the paper-style comparison), final_loss, curves, delta_vs_paper,
-                 loss_vs_flops, loss_vs_time, throughput_memory
+                 loss_vs_flops, loss_vs_time, throughput_memory; with diagnostics also diagnostics_over_training,
+                 diagnostics_by_layer, sparsity_vs_loss
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
   REPORT_COMMAND.txt  the command that wrote this folder (kept as it is by a rebuild from records/)
@@ -39,6 +44,7 @@ import pandas as pd
 from ffnlab.errors import cli_errors
 from ffnlab.record import OUTCOME_NAME, RECORD_NAME
 from ffnlab.report import collect, plots, stats, tables
+from ffnlab.report import diagnostics as diag
 
 
 def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -85,7 +91,9 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
 
 MANIFEST = ".ffnlab-report.json"  # the files the last report wrote here: the only ones a new report removes
 FIGURES = ("final_loss", "curves", "loss_vs_flops", "loss_vs_time", "delta_vs_paper", "delta_by_horizon",
-           "throughput_memory", "by_setting")
+           "throughput_memory", "by_setting", "diagnostics_over_training", "diagnostics_by_layer", "sparsity_vs_loss")
+OVER_TRAINING = ("zero_frac", "small_frac", "dead_frac", "act_mean", "ffn_write", "resid_kurtosis", "resid_max_ratio",
+                 "update_ratio")
 
 
 def _previous_outputs(out: Path) -> list[Path]:
@@ -125,6 +133,43 @@ def _write_manifest(out: Path, since: float) -> None:
 
 
 RECORDS = "records"
+
+
+def _diagnostic_figures(points: pd.DataFrame, dsum: pd.DataFrame, s: pd.DataFrame, figdir: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    for name, stats_, fn in (("diagnostics_over_training", OVER_TRAINING, plots.diagnostic),
+                             ("diagnostics_by_layer", OVER_TRAINING[:-1], plots.diagnostic_by_layer)):
+        present = [st for st in stats_ if (points["stat"] == st).any()]
+        cols = 4
+        rows = (len(present) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(14, 3.2 * rows), squeeze=False)
+        for ax, st in zip(axes.flat, present, strict=False):  # panels beyond the statistics stay hidden
+            fn(points, st, ax=ax)
+        for ax in list(axes.flat)[len(present):]:
+            ax.set_visible(False)
+        axes.flat[0].legend(fontsize=6, ncol=2)
+        _save(axes.flat[0], figdir, name)
+    _save(plots.sparsity_vs_loss(dsum, s), figdir, "sparsity_vs_loss")
+
+
+def _diagnostics(done: list, out: Path) -> None:
+    """diagnostics.md, diagnostics.csv and the diagnostic figures, for the runs that carry diagnostics."""
+    md, frames = [], []
+    for label, g, s in done:
+        points, meta = diag.read(g)
+        if points.empty:
+            continue
+        dsum = diag.summarize(points)
+        md.append((f"## {label}\n\n" if label else "") + diag.tables_markdown(dsum, meta))
+        wide = diag.layer_means(points).pivot_table(index=["run_dir", "ffn", "seed", "step", "horizon"],
+                                                    columns="stat", values="value").reset_index()
+        frames.append(wide.assign(setting=label) if len(done) > 1 else wide)
+        figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
+        _diagnostic_figures(points, dsum, s, figdir)
+    if md:
+        (out / "diagnostics.md").write_text("# Activation diagnostics\n\n" + "\n".join(md))
+        pd.concat(frames, ignore_index=True).round(6).to_csv(out / "diagnostics.csv", index=False)
 
 
 def _inside_records(runs: pd.DataFrame, out: Path) -> list[bool]:
@@ -205,6 +250,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
         figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
         figdir.mkdir(parents=True, exist_ok=True)
         _figures(s, curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves, g, figdir)
+    _diagnostics(done, out)
     command = out / "REPORT_COMMAND.txt"
     if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
         command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
@@ -226,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         raise collect.ReportError(f"--out {args.out} is a file; name a folder (e.g. results/<study>)")
     result = report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
     print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md "
-          f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}figures/ "
+          f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}"
+          f"{'diagnostics.md diagnostics.csv ' if (args.out / 'diagnostics.md').exists() else ''}figures/ "
           + ("(rebuilt from its records/)" if result["rebuilt"] else f"{RECORDS}/ (the raw run records)"))
 
 

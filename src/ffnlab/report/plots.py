@@ -153,3 +153,77 @@ def throughput_memory(summary: pd.DataFrame, ax=None):
     ax2.set_ylabel("peak GPU memory (MB)" if gpu else "peak RSS (MB)")
     ax.set_title("Throughput and memory per variant")
     return ax
+
+
+DIAGNOSTIC_LABELS = {
+    "zero_frac": "hidden zeros (fraction)", "small_frac": "near-zero hidden (fraction)",
+    "dead_frac": "dead units (fraction)", "hidden_rms": "hidden RMS", "act_mean": "gate mean σ(xW)",
+    "ffn_write": "FFN output / residual RMS", "resid_kurtosis": "residual kurtosis",
+    "resid_max_ratio": "residual max / RMS", "grad_norm": "gradient norm (FFN matrices)",
+    "update_ratio": "update / weight (FFN matrices)",
+}
+
+
+def _variants(df: pd.DataFrame) -> list[str]:
+    return sorted(df["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])
+
+
+def diagnostic(points: pd.DataFrame, stat: str, ax=None, layers: list[int] | None = None):
+    """One diagnostic over training per variant: averaged over layers (or over `layers` only; weight statistics:
+    over the FFN's matrices), mean over seeds with a min–max band. `points` is ffnlab.report.diagnostics.read's
+    first frame (or ffnlab.report.load_diagnostics')."""
+    ax = _ax(ax)
+    d = points[points["stat"] == stat]
+    if layers is not None:
+        keep = d["where"].isin([str(i) for i in layers]) | d["where"].str.contains(
+            "|".join(rf"blocks\.{i}\." for i in layers))
+        d = d[keep]
+    if (d["kind"] == "weight").any():
+        d = d[d["where"].str.contains(".ffn.", regex=False)]
+    per_run = d.groupby(["ffn", "run_dir", "step"], as_index=False)["value"].mean()
+    for i, name in enumerate(_variants(points)):  # colours by the variant's place among all, the same in every panel
+        if name not in set(per_run["ffn"]):
+            continue
+        g = per_run[per_run["ffn"] == name].groupby("step")["value"]
+        m = g.mean()
+        ax.plot(m.index, m.values, label=name, color=f"C{i % 10}", lw=2 if name == BASELINE else 1.2)
+        ax.fill_between(m.index, g.min().values, g.max().values, color=f"C{i % 10}", alpha=0.15)
+    ax.set_xlabel("step")
+    ax.set_ylabel(DIAGNOSTIC_LABELS.get(stat, stat))
+    ax.set_title(DIAGNOSTIC_LABELS.get(stat, stat) + (f", layers {layers}" if layers is not None else ""), fontsize=9)
+    return ax
+
+
+def diagnostic_by_layer(points: pd.DataFrame, stat: str, ax=None):
+    """One layer statistic at the final horizon against layer index, per variant (mean over seeds)."""
+    ax = _ax(ax)
+    d = points[(points["stat"] == stat) & (points["kind"] == "layer") & (points["horizon"] == "final")]
+    d = d.assign(layer=d["where"].astype(int))
+    for i, name in enumerate(_variants(points)):
+        if name not in set(d["ffn"]):
+            continue
+        m = d[d["ffn"] == name].groupby("layer")["value"].mean()
+        ax.plot(m.index, m.values, marker="o", ms=3, label=name, color=f"C{i % 10}",
+                lw=2 if name == BASELINE else 1.2)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(DIAGNOSTIC_LABELS.get(stat, stat))
+    ax.set_title(f"{DIAGNOSTIC_LABELS.get(stat, stat)}, final", fontsize=9)
+    return ax
+
+
+def sparsity_vs_loss(dsummary: pd.DataFrame, summary: pd.DataFrame, stat: str = "small_frac", ax=None):
+    """Final loss against a final-horizon diagnostic (default: the near-zero fraction), one point per variant with
+    std bars on both axes. `dsummary` is ffnlab.report.diagnostics.summarize's frame, `summary` stats.summarize's."""
+    ax = _ax(ax)
+    d = dsummary[dsummary["horizon"] == "final"].set_index("ffn")
+    names = [n for n in summary.index if n in d.index and stat in d]
+    x, y = d.loc[names, stat], summary.loc[names, "val_loss"]
+    ax.errorbar(x, y, xerr=d.loc[names, f"{stat}_std"].fillna(0) if f"{stat}_std" in d else None,
+                yerr=summary.loc[names, "val_loss_std"].fillna(0), fmt="o", capsize=2, color="tab:blue")
+    for n in names:
+        ax.annotate(n, (x[n], y[n]), fontsize=7, xytext=(3, 3), textcoords="offset points",
+                    color="tab:orange" if n == BASELINE else "black")
+    ax.set_xlabel(f"{DIAGNOSTIC_LABELS.get(stat, stat)}, final")
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("Sparsity against loss, per variant (mean ± std over seeds)")
+    return ax

@@ -1,0 +1,130 @@
+"""Activation diagnostics: what each FFN variant's hidden units, gates and residual stream do (imports torch only).
+
+`measure(model, idx)` runs the model once, in eval mode and under no_grad, on a fixed set of validation tokens
+(`fixed_tokens`: the first windows of the validation split, the same for every variant) and returns per-layer
+statistics. The `Diagnostics` callback (ffnlab.callbacks) calls it at every evaluation and adds the optimizer's
+last step before it (gradient norm and update-to-weight ratio per weight matrix). Nothing here changes what
+training computes: the tests hold the loss curve bitwise equal with diagnostics on and off.
+
+Per layer, over the fixed tokens; the hidden activation is h = act(xW), times xV for a gated variant:
+  zero_frac        fraction of hidden values that are exactly 0 (ReLU-family sparsity)
+  small_frac       fraction with |h| < SMALL · RMS(h) of the layer (scale-free, so variants compare)
+  dead_frac        fraction of hidden units with |h| < SMALL · RMS(h) on every one of the fixed tokens
+  hidden_mean      mean of h;  hidden_rms: RMS of h
+  act_rms          RMS of act(xW) (for a gated variant: the gate branch)
+  lin_rms          RMS of xV, the linear branch (gated variants only)
+  act_mean, sat_low, sat_high   for activations bounded in (0, 1) (sigmoid, GLU's gate): the mean value and
+                   the fractions below SAT and above 1 − SAT (saturated)
+  ffn_write        RMS(FFN output) / RMS(residual stream the FFN adds to): how much the FFN writes
+  resid_kurtosis   kurtosis of each token's residual vector after the block (over its d_model features; 3 for
+                   a Gaussian), averaged over tokens: outlier features
+  resid_max_ratio  max |x| / RMS(x) over the residual stream after the block ("massive activations")
+Per weight matrix, at the optimizer step just before the evaluation:
+  grad_norm        Frobenius norm of the gradient (before clipping)
+  update_ratio     ‖W_after − W_before‖ / ‖W_before‖
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+VERSION = 1  # of the definitions above; a record's diagnostics block carries it
+SMALL = 0.01  # small_frac / dead_frac threshold, relative to the layer's hidden RMS
+SAT = 0.05  # a bounded activation below SAT or above 1 − SAT counts as saturated
+LAYER_STATS = ("zero_frac", "small_frac", "dead_frac", "hidden_mean", "hidden_rms", "act_rms", "lin_rms",
+               "act_mean", "sat_low", "sat_high", "ffn_write", "resid_kurtosis", "resid_max_ratio")
+WEIGHT_STATS = ("grad_norm", "update_ratio")
+
+
+def fixed_tokens(tokens: np.ndarray, n_tokens: int, seq_len: int) -> torch.Tensor:
+    """The first n_tokens of a split as (n_tokens // seq_len, seq_len) windows (fewer if the split is short)."""
+    n_seq = max(1, min(n_tokens // seq_len, len(tokens) // seq_len))
+    return torch.from_numpy(np.asarray(tokens[: n_seq * seq_len], dtype=np.int64)).view(n_seq, seq_len)
+
+
+def _rms(t: torch.Tensor) -> float:
+    return float(t.double().pow(2).mean().sqrt())
+
+
+def layer_stats(h_w: torch.Tensor, h_v: torch.Tensor | None, act: torch.Tensor, hidden: torch.Tensor,
+                ffn_out: torch.Tensor, resid_in: torch.Tensor, resid_out: torch.Tensor, bounded: bool
+                ) -> dict[str, float | None]:
+    """The statistics of one layer from its tensors (each (..., features)): h_w = xW, h_v = xV (None: ungated),
+    act = act(h_w), hidden = act ⊙ h_v (or act), ffn_out, and the residual stream before and after the FFN."""
+    del h_w  # the pre-activation itself is not reported; its effect is in act
+    a = hidden.reshape(-1, hidden.shape[-1]).double()  # (N, F)
+    rms = a.pow(2).mean().sqrt()
+    small = a.abs() < SMALL * rms
+    x = resid_out.reshape(-1, resid_out.shape[-1]).double()  # (N, C)
+    centred = x - x.mean(-1, keepdim=True)
+    var = centred.pow(2).mean(-1)
+    kurt = (centred.pow(4).mean(-1) / var.pow(2).clamp_min(1e-300)).mean()
+    out = {
+        "zero_frac": float((a == 0).double().mean()),
+        "small_frac": float(small.double().mean()),
+        "dead_frac": float(small.all(0).double().mean()),
+        "hidden_mean": float(a.mean()),
+        "hidden_rms": float(rms),
+        "act_rms": _rms(act),
+        "lin_rms": _rms(h_v) if h_v is not None else None,
+        "act_mean": float(act.double().mean()) if bounded else None,
+        "sat_low": float((act < SAT).double().mean()) if bounded else None,
+        "sat_high": float((act > 1 - SAT).double().mean()) if bounded else None,
+        "ffn_write": _rms(ffn_out) / max(_rms(resid_in), 1e-300),
+        "resid_kurtosis": float(kurt),
+        "resid_max_ratio": float(x.abs().max() / x.pow(2).mean().sqrt().clamp_min(1e-300)),
+    }
+    return out
+
+
+@torch.no_grad()
+def measure(model: nn.Module, idx: torch.Tensor) -> dict[str, list[float | None]]:
+    """Run `model` (ffnlab.model.Transformer) on idx (B, T) and return {stat: [value per layer]} (LAYER_STATS).
+
+    Forward hooks read each block's FFN input and output and the block's output; the FFN's internals are
+    recomputed from its input with its own weights, so every `perf.ffn_impl` gives the same diagnostics. The
+    model's own `forward` is called (not a compiled `__call__`), and its train/eval mode is restored after.
+    """
+    captured: list[dict[str, torch.Tensor]] = [{} for _ in model.blocks]
+    hooks = []
+    for i, block in enumerate(model.blocks):
+        hooks.append(block.ffn.register_forward_hook(
+            lambda m, inp, out, i=i: captured[i].update(ffn_in=inp[0], ffn_out=out)))
+        hooks.append(block.register_forward_hook(lambda m, inp, out, i=i: captured[i].update(resid_out=out)))
+    was_training = model.training
+    model.eval()
+    try:
+        model.forward(idx)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    per_layer = []
+    for block, c in zip(model.blocks, captured, strict=True):
+        ffn = block.ffn
+        h_w = ffn.w(c["ffn_in"])
+        h_v = ffn.v(c["ffn_in"]) if ffn.v is not None else None
+        act = ffn.gate(h_w, None, ffn.beta)  # act(xW) alone (Swish_β with the learned β)
+        hidden = act * h_v if h_v is not None else act
+        per_layer.append(layer_stats(h_w, h_v, act, hidden, c["ffn_out"], c["resid_out"] - c["ffn_out"],
+                                     c["resid_out"], ffn.variant.bounded))
+    return {stat: [layer[stat] for layer in per_layer] for stat in LAYER_STATS}
+
+
+def matrices(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weight matrices (2-D parameters) by name: the ones whose gradient and update are reported."""
+    return {n: p for n, p in model.named_parameters() if p.dim() == 2}
+
+
+def grad_norms(model: nn.Module) -> dict[str, float | None]:
+    return {n: (float(p.grad.double().norm()) if p.grad is not None else None) for n, p in matrices(model).items()}
+
+
+def update_ratios(model: nn.Module, before: dict[str, torch.Tensor]) -> dict[str, float]:
+    out = {}
+    for n, p in matrices(model).items():
+        old = before[n].double()
+        out[n] = float((p.detach().double() - old).norm() / old.norm().clamp_min(1e-300))
+    return out
