@@ -162,6 +162,30 @@ def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
     assert resumed["diagnostics"]["points"] == full["diagnostics"]["points"]  # those before the kill: from the ckpt
 
 
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_sigterm_stops_a_sweep_keeps_finished_runs_and_the_rerun_resumes(env, tmp_path, launcher):
+    args = ["-m", "ffn=relu,gelu", *TINY, "trainer.max_steps=160", "sweep_name=t", f"launcher={launcher}"]
+    cmd = [sys.executable, "-m", "ffnlab.train", *args]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sweep = tmp_path / "multirun" / "t"
+    deadline = time.time() + 180
+    while not list(sweep.glob("*gelu*/checkpoints/last.ckpt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    assert "interrupted" in out and "litlogger" not in out and "LeafSpec" not in out
+    gelu = next(sweep.glob("*gelu*"))
+    assert json.loads((gelu / "outcome.json").read_text())["outcome"] == "interrupted"
+    assert not (gelu / "metrics.json").exists()
+    finished = records(sweep)
+    rerun = ffnlab_train(*args, env=env, cwd=tmp_path)
+    assert "1 skipped" in rerun.stdout + rerun.stderr or not finished  # relu: finished before the signal
+    after = records(sweep)
+    assert all(after[k] == v for k, v in finished.items())  # finished records untouched
+    assert after[gelu.name]["status"] == "ok" and after[gelu.name]["resumed_from_step"]
+
+
 def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
     out = ffnlab_train("-m", "optim.lr=2e-3,1e30", *TINY, "trainer.max_steps=16", "sweep_name=d",
                        env=env, cwd=tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ffnlab.record import OUTCOME_NAME
+from ffnlab.record import OUTCOME_NAME, write_outcome
 
 log = logging.getLogger("ffnlab")
 # What the tally lists (ffnlab.record.OUTCOMES less "interrupted", which only ever appears as an extra).
@@ -39,9 +40,37 @@ def outcomes(sweep_dir: Path, since: float = 0.0) -> list[tuple[Path, str, str]]
     return found
 
 
+SIGNAL_EXIT = 130  # the exit status of a sweep stopped by Ctrl-C or SIGTERM
+_STARTED: list[tuple[float, Path]] = []  # (start time, folder) of the sweep in this process, for an interrupt
+
+
+def interrupted_tally(sweep_dir: Path) -> str:
+    """The tally line of a sweep stopped part-way (what finished in this invocation, and the interrupted runs)."""
+    c = tally(sweep_dir, _STARTED[-1][0] if _STARTED else 0.0)
+    return f"sweep {sweep_dir} interrupted: " + ", ".join(f"{c[k]} {k}" for k in (*OUTCOMES, "interrupted"))
+
+
+def mark_interrupted() -> str | None:
+    """After a sweep in worker processes was stopped: mark each run folder it had started (a .hydra/ written since
+    the sweep began) that has no outcome since as interrupted, and return the tally line (None: no sweep ran)."""
+    if not _STARTED:
+        return None
+    since, sweep_dir = _STARTED[-1]
+    done = {d for d, _, _ in outcomes(sweep_dir, since)}
+    for cfg in Path(sweep_dir).rglob(".hydra/config.yaml"):
+        run_dir = cfg.parent.parent
+        if cfg.stat().st_mtime >= since and run_dir not in done:
+            write_outcome(run_dir, "interrupted", "stopped with its sweep; re-run the same command to resume it")
+    return interrupted_tally(sweep_dir)
+
+
 def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
     """Count the outcomes written under `sweep_dir` at or after `since` (a time.time() value)."""
     return Counter(outcome for _, outcome, _ in outcomes(sweep_dir, since))
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 class SweepSummary(Callback):
@@ -50,6 +79,11 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.time() - 1e-3
+        _STARTED.append((self.start, Path(config.hydra.sweep.dir)))
+        if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
+            # Runs live in worker processes (joblib): a SIGTERM to the sweep becomes Ctrl-C here, which makes the
+            # launcher stop its workers instead of leaving them running after this process is gone.
+            signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Log the tally; name every run that failed or was refused, and then exit 1."""

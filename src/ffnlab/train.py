@@ -28,6 +28,7 @@ from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
 from ffnlab.io import atomic_write_text, ensure_writable, output_dir
 from ffnlab.keys import folder_exclude_keys
 from ffnlab.plan import Decision, decide
+from ffnlab.quiet import quiet_third_party
 from ffnlab.record import (
     Diagnostics,
     Evaluation,
@@ -107,6 +108,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     from ffnlab.data import bits_per_byte
     from ffnlab.lit import DivergedError
 
+    quiet_third_party()  # again, now that Lightning is imported (it adds console handlers of its own on import)
     t_start = time.time()
     _reset_peak_rss()
     if torch.cuda.is_available():
@@ -196,10 +198,26 @@ def _decide(cfg: DictConfig, run_dir: Path, resolved: dict, data_sha: str, ident
     return decision, (ckpt if decision.action == "resume" else None), (step if decision.action == "resume" else 0)
 
 
+def _interrupted(run_dir: Path, e: BaseException, multirun: bool) -> None:
+    """Mark the run interrupted (no record: its checkpoint resumes it), say so with the sweep's tally, and exit."""
+    from ffnlab.sweep import SIGNAL_EXIT, interrupted_tally
+
+    how = "SIGTERM" if type(e).__name__ == "SIGTERMException" else "Ctrl-C" if isinstance(e, KeyboardInterrupt) \
+        else "an exit"
+    write_outcome(run_dir, "interrupted", f"stopped by {how}; re-run the same command to resume it from its last "
+                                          "checkpoint")
+    log.warning("interrupted %s (stopped by %s): finished runs are kept; re-run the same command to continue",
+                run_dir, how)
+    if multirun:
+        log.warning(interrupted_tally(run_dir.parent))
+    raise SystemExit(SIGNAL_EXIT)
+
+
 def run(cfg: DictConfig) -> float:
     """One Hydra job; returns its final validation loss (inf when it has none), for sweepers that optimise."""
     from ffnlab.lit import DivergedError
 
+    quiet_third_party()  # here, not only in cli(): a launcher's worker processes run this function alone
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
@@ -250,6 +268,8 @@ def run(cfg: DictConfig) -> float:
             setattr(record, key, value)
     except DivergedError as e:
         record.status, record.error, record.wall_s = "diverged", str(e), time.time() - t0
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C, or SIGTERM (Lightning stops after the current step)
+        _interrupted(run_dir, e, multirun)
     except Exception as e:  # recorded, not fatal: the sweep goes on
         record.status, record.error, record.wall_s = "failed", f"{type(e).__name__}: {e}", time.time() - t0
         record.traceback = traceback.format_exc()
@@ -369,7 +389,15 @@ def _compose_check(argv: list[str]) -> None:
 def cli() -> None:
     _precheck(sys.argv[1:])
     _compose_check(sys.argv[1:])
-    _hydra_main()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:  # a sweep in worker processes stopped by Ctrl-C or SIGTERM (ffnlab.sweep)
+        from ffnlab.sweep import SIGNAL_EXIT, mark_interrupted
+
+        line = mark_interrupted()
+        print(f"ffnlab-train: {line or 'interrupted'}; finished runs are kept, re-run the same command to continue",
+              file=sys.stderr)
+        sys.exit(SIGNAL_EXIT)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from ffnlab.bench import measure, overhead, tables
 from ffnlab.bench.models import PEERS, SIZES, Built, build_ffnlab, peer_available
 from ffnlab.errors import cli_errors
 from ffnlab.ffn import IMPLS, FeedForward, get_variant
+from ffnlab.quiet import quiet_third_party
 
 SHAZEER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu"]
 
@@ -195,6 +196,7 @@ def _wikitext_available() -> bool:
 @cli_errors("ffnlab-bench")
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    quiet_third_party()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
