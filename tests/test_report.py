@@ -332,3 +332,28 @@ def test_records_without_diagnostics_report_without_them(report):
     report_main([str(sweep), "--out", str(out), "--bootstrap", "20"])
     assert (out / "table.md").is_file() and not (out / "diagnostics.md").exists()
     assert not (out / "figures" / "sparsity_vs_loss.png").exists()
+
+
+def test_welch_power_matches_simulation_and_seeds_needed_is_the_first_n_reaching_it():
+    from ffnlab.report.stats import seeds_needed, welch_power
+
+    rng = np.random.default_rng(0)
+    delta, sd_a, sd_b, n, level = 0.02, 0.012, 0.008, 5, 0.025
+    sims = [stats.ttest_ind(rng.normal(delta, sd_a, n), rng.normal(0, sd_b, n), equal_var=False).pvalue < level
+            for _ in range(20000)]
+    assert welch_power(delta, sd_a, sd_b, n, level) == pytest.approx(np.mean(sims), abs=0.04)
+    need = seeds_needed(delta, sd_a, sd_b, level)
+    power = [welch_power(delta, sd_a, sd_b, k, level) for k in (int(need) - 1, int(need))]
+    assert power[0] < 0.8 <= power[1]
+    assert math.isnan(seeds_needed(0.0, sd_a, sd_b, level)) and math.isnan(seeds_needed(delta, math.nan, sd_b, level))
+
+
+def test_the_report_prints_the_sweep_that_adds_the_missing_seeds():
+    from ffnlab.report.cli import more_seeds_command
+
+    s = pd.DataFrame({"significant": [False, False, True], "seeds_needed": [math.nan, 7.0, 3.0],
+                      "n_seeds": [3, 3, 3]}, index=pd.Index(["relu", "glu", "swiglu"], name="ffn"))
+    runs = pd.DataFrame({"cfg.sweep_name": ["shazeer"] * 3})
+    assert more_seeds_command(runs, s) == "ffnlab-train -m experiment=shazeer ffn=relu,glu seed=0,1,2,3,4,5,6"
+    assert more_seeds_command(runs, s.assign(seeds_needed=[math.nan, 2.0, 3.0])) is None  # glu has enough already
+    assert "<the sweep's overrides>" in more_seeds_command(pd.DataFrame({"cfg.sweep_name": ["adhoc"]}), s)

@@ -135,6 +135,26 @@ def _write_manifest(out: Path, since: float) -> None:
 RECORDS = "records"
 
 
+def more_seeds_command(runs: pd.DataFrame, s: pd.DataFrame, cap: int = 50) -> str | None:
+    """The sweep that adds the seeds which would resolve every unresolved Δ (table.md's "seeds to resolve"), for
+    a study run from an experiment file; finished runs are skipped when it runs. None if nothing is missing."""
+    from ffnlab.io import REPO_ROOT
+
+    if "seeds_needed" not in s:
+        return None
+    open_ = s[~s["significant"].fillna(False).astype(bool) & s["seeds_needed"].notna()]
+    open_ = open_[open_["seeds_needed"] > open_["n_seeds"]]
+    if open_.empty:
+        return None
+    seeds = int(min(open_["seeds_needed"].max(), cap))
+    names = ",".join([stats.BASELINE, *[n for n in open_.index if n != stats.BASELINE]])
+    study = runs.get("cfg.sweep_name", pd.Series(dtype=object)).dropna().unique()
+    known = len(study) == 1 and (REPO_ROOT / "conf" / "experiment" / f"{study[0]}.yaml").is_file()
+    sweep = f"experiment={study[0]}" if known else "<the sweep's overrides>"
+    return f"ffnlab-train -m {sweep} ffn={names} seed={','.join(map(str, range(seeds)))}" + \
+        (f"  (capped at {cap} seeds)" if open_["seeds_needed"].max() > cap else "")
+
+
 def _diagnostic_figures(points: pd.DataFrame, dsum: pd.DataFrame, s: pd.DataFrame, figdir: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -271,6 +291,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists() and not args.out.is_dir():
         raise collect.ReportError(f"--out {args.out} is a file; name a folder (e.g. results/<study>)")
     result = report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
+    for label, s in result["summary"].groupby("setting", sort=False):
+        command = more_seeds_command(result["runs"], s.set_index("ffn"))
+        if command:
+            print(f"{label + ': ' if label else ''}to resolve every Δ vs ReLU (table.md, seeds to resolve), add seeds:"
+                  f"\n  {command}")
     print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md "
           f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}"
           f"{'diagnostics.md diagnostics.csv ' if (args.out / 'diagnostics.md').exists() else ''}figures/ "

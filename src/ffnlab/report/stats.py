@@ -10,7 +10,8 @@ from scipy import stats as st
 
 from ffnlab.report.paper import BASELINE, order_key, reference_table
 
-__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "paired", "summarize", "welch"]
+__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "seeds_needed", "summarize",
+           "welch", "welch_power"]
 CORRECTION = "Holm-Bonferroni"
 
 
@@ -45,6 +46,40 @@ def paired(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, floa
         return d.mean(), d.mean(), d.mean(), (1.0 if d.mean() == 0 else 0.0), n
     half = st.t.ppf(0.5 + level / 2, n - 1) * se
     return d.mean(), d.mean() - half, d.mean() + half, 2 * st.t.sf(abs(d.mean()) / se, n - 1), n
+
+
+def welch_power(delta: float, sd_a: float, sd_b: float, n: int, level: float) -> float:
+    """Power of the two-sided Welch test at significance `level` with n seeds per group, when the true difference
+    is `delta` and the seed-to-seed standard deviations are sd_a and sd_b (noncentral t, Welch's df)."""
+    va, vb = sd_a**2 / n, sd_b**2 / n
+    se = math.sqrt(va + vb)
+    if n < 2 or se == 0:
+        return math.nan
+    df = (va + vb) ** 2 / (va**2 / (n - 1) + vb**2 / (n - 1))
+    crit = st.t.ppf(1 - level / 2, df)
+    nc = abs(delta) / se
+    return float(st.nct.sf(crit, df, nc) + st.nct.cdf(-crit, df, nc))
+
+
+def seeds_needed(delta: float, sd_a: float, sd_b: float, level: float, power: float = 0.8,
+                 max_seeds: int = 1000) -> float:
+    """The fewest seeds per variant (the baseline too) at which the Welch test at `level` detects `delta` with
+    the given power, if the spread stays as measured. NaN where it cannot be said (no spread, no Δ) or beyond
+    max_seeds."""
+    if any(not math.isfinite(x) for x in (delta, sd_a, sd_b)) or delta == 0 or sd_a + sd_b == 0:
+        return math.nan
+    for n in range(2, max_seeds + 1):
+        if welch_power(delta, sd_a, sd_b, n, level) >= power:
+            return float(n)
+    return math.nan
+
+
+def holm_levels(pvalues: pd.Series, alpha: float = 0.05) -> pd.Series:
+    """The level each test faces in Holm's step-down procedure at its current place: α/m for the smallest p,
+    α/(m−1) for the next, ... (NaN stays NaN)."""
+    p = pvalues.dropna().sort_values(kind="stable")
+    m = len(p)
+    return pd.Series([alpha / (m - i) for i in range(m)], index=p.index).reindex(pvalues.index)
 
 
 def holm(pvalues: pd.Series) -> pd.Series:
@@ -108,6 +143,11 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
         out.loc[BASELINE, ["p_welch", "p_paired", "early_p_welch"]] = math.nan
         out["p_holm"] = holm(out["p_welch"])
         out["significant"] = out["p_holm"] < alpha
+        base_sd = out.loc[BASELINE, "val_loss_std"]
+        levels = holm_levels(out["p_welch"], alpha)  # seeds that resolve each Δ at its Holm level, power 0.8
+        out["seeds_needed"] = [seeds_needed(r["delta"], r["val_loss_std"], base_sd, levels[name])
+                               if name != BASELINE and pd.notna(levels[name]) else math.nan
+                               for name, r in out.iterrows()]
         out["early_p_holm"] = holm(out["early_p_welch"])  # the same test at 1/8 of the budget
         out["early_significant"] = out["early_p_holm"] < alpha
         out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)

@@ -25,9 +25,17 @@ def _star(r) -> str:
     return "*" if isinstance(sig, (bool, np.bool_)) and bool(sig) else ""
 
 
+def _seeds(r) -> str:
+    """Seeds per variant that would resolve its Δ (power 0.8 at its Holm level), '>1000' or '–' if unknown."""
+    n = r.get("seeds_needed")
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "–" if r.get("n_seeds", 0) < 2 or not r.get("delta") else ">1000"
+    return f"{int(n)}"
+
+
 def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %", "95% CI of Δ",
-            f"p (Welch, {CORRECTION})", "paired-by-seed 95% CI (p)", "early loss", "rank", "d_ff",
+            f"p (Welch, {CORRECTION})", "seeds to resolve", "paired-by-seed 95% CI (p)", "early loss", "rank", "d_ff",
             "FFN params (Δ%)", "FLOPs/token", "tok/s", "peak GPU MB" if "peak_gpu_mb" in s else "peak MB",
             "Shazeer 65k (Δ)", "Shazeer 524k (Δ)", "Narang early (Δ)", "Narang final (Δ)"]
     rows = []
@@ -40,6 +48,7 @@ def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             _f(r.get("delta"), "{:+.3f}"), _f(r.get("delta_pct"), "{:+.2f}"),
             f"[{_f(r.get('delta_lo'), '{:+.3f}')}, {_f(r.get('delta_hi'), '{:+.3f}')}]" if name != BASELINE else "",
             p if name != BASELINE else "(baseline)",
+            _seeds(r) if name != BASELINE else "",
             (f"[{_f(r.get('paired_lo'), '{:+.3f}')}, {_f(r.get('paired_hi'), '{:+.3f}')}] "
              f"({_f(r.get('p_paired'), '{:.3g}')})") if name != BASELINE else "",
             _pm(r["early_val_loss"], r["early_val_loss_std"]),
@@ -62,7 +71,10 @@ def markdown(s: pd.DataFrame, title: str = "") -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", f"Loss: final validation loss, nats per token. Δ: mean over seeds minus ReLU's mean; CI: Welch "
               f"95% interval; p: Welch two-sided t-test vs ReLU, adjusted with {CORRECTION} over the variants "
-              "(* = below 0.05). Paired: the same Δ taken seed by seed (a seed fixes the non-FFN init and the batches "
+              "(* = below 0.05). Seeds to resolve: the seeds per variant (ReLU's too) at which that test, at "
+              "the level Holm's procedure gives it now, would detect the measured Δ with power 0.8 if the spread "
+              "stays as measured (Welch, noncentral t). Paired: the same Δ taken seed by seed (a seed fixes the "
+              "non-FFN init and the batches "
               "for every variant), its t interval and unadjusted p; the verdict uses the Welch column. "
               "Paper columns: the papers' own losses and their Δ vs their ReLU (C4, T5-base); "
               "compare Δ and ranks, not absolute losses.", ""]
