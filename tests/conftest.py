@@ -13,7 +13,7 @@ import pytest
 from ffnlab.corpora import DEFAULT_CORPORA_DIR, corpora_dir
 
 TINY = ["model=tiny", "data.vocab_size=384", "data.batch_size=8", "data.eval_batch_size=64",
-        "trainer.progress_bar=false", "trainer.threads=1"]
+        "trainer.progress_bar=false", "trainer.threads=1", "report_at_end=false"]
 
 
 @pytest.fixture(scope="session")

@@ -127,6 +127,7 @@ class TrainConfig:
     perf: PerfSection = field(default_factory=PerfSection)
     diagnostics: DiagnosticsSection = field(default_factory=DiagnosticsSection)
     reuse_runs: bool = True
+    report_at_end: bool = True  # a -m sweep with 2+ finished variants reports into <sweep>/report/
     sweep_name: str = MISSING
     paths: PathsSection = field(default_factory=PathsSection)
 

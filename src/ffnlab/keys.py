@@ -47,6 +47,7 @@ ROLES: dict[str, Role] = {
     "perf": HOW,  # tests hold every perf option to the reference loss curve
     "diagnostics": HOW,  # measured beside training, never inside it (tests hold the loss curve bitwise)
     "reuse_runs": HOW,
+    "report_at_end": HOW,
     "trainer.threads": HOW,  # intra-op threads: speed (1 and 2 gave bit-identical losses here)
     "trainer.progress_bar": HOW,
     "trainer.log_every_n_steps": HOW,  # how often Lightning's CSV log is written

@@ -1,5 +1,6 @@
-"""Hydra callback that ends every sweep with a tally: how many runs succeeded, failed, diverged, were skipped,
-reused or refused."""
+"""Hydra callback that ends every sweep with a tally (how many runs succeeded, failed, diverged, were skipped,
+reused or refused) and, when two or more variants finished, a report in `<sweep>/report/` whose headline table
+and verdict are printed (`report_at_end=false` turns it off)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ffnlab.record import OUTCOME_NAME, write_outcome
+from ffnlab.errors import FfnlabError
+from ffnlab.record import OUTCOME_NAME, RECORD_NAME, try_read_record, write_outcome
 
 log = logging.getLogger("ffnlab")
 # What the tally lists (ffnlab.record.OUTCOMES less "interrupted", which only ever appears as an extra).
@@ -41,7 +43,32 @@ def outcomes(sweep_dir: Path, since: float = 0.0) -> list[tuple[Path, str, str]]
 
 
 SIGNAL_EXIT = 130  # the exit status of a sweep stopped by Ctrl-C or SIGTERM
-_STARTED: list[tuple[float, Path]] = []  # (start time, folder) of the sweep in this process, for an interrupt
+_STARTED: list[tuple[float, Path, bool]] = []  # (start, folder, report_at_end) of this process's sweep
+REPORT_DIR = "report"
+
+
+def report_sweep(sweep_dir: Path, figures: bool = True) -> Path | None:
+    """Report the finished runs of a sweep into <sweep>/report/ (without records/: they are the sweep itself) and
+    print its headline and verdict as soon as the tables are written; the figures follow. Nothing when fewer
+    than two variants finished. Never fails the sweep: a report problem is one warning."""
+    variants = {r.ffn for p in Path(sweep_dir).rglob(RECORD_NAME) if (r := try_read_record(p)) and r.status == "ok"}
+    if len(variants) < 2:
+        return None
+    import warnings
+
+    from ffnlab.report.cli import report
+
+    out = Path(sweep_dir) / REPORT_DIR
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the report's warnings are in its tables (runs.csv lists every run)
+            report([str(sweep_dir)], out, copy_records=False, figures=figures, announce=lambda text: print(text))
+    except FfnlabError as e:
+        log.warning("no report for %s: %s", sweep_dir, e)
+        return None
+    log.info("report: %s (tables%s; ffnlab-report %s --out DIR for another folder)", out,
+             ", figures/" if figures else "; figures: run ffnlab-report", sweep_dir)
+    return out
 
 
 def interrupted_tally(sweep_dir: Path) -> str:
@@ -55,13 +82,19 @@ def mark_interrupted() -> str | None:
     the sweep began) that has no outcome since as interrupted, and return the tally line (None: no sweep ran)."""
     if not _STARTED:
         return None
-    since, sweep_dir = _STARTED[-1]
+    since, sweep_dir, _ = _STARTED[-1]
     done = {d for d, _, _ in outcomes(sweep_dir, since)}
     for cfg in Path(sweep_dir).rglob(".hydra/config.yaml"):
         run_dir = cfg.parent.parent
         if cfg.stat().st_mtime >= since and run_dir not in done:
             write_outcome(run_dir, "interrupted", "stopped with its sweep; re-run the same command to resume it")
     return interrupted_tally(sweep_dir)
+
+
+def report_if_asked(figures: bool) -> None:
+    """The sweep-end report of this process's sweep, if it asked for one (used when a sweep is interrupted)."""
+    if _STARTED and _STARTED[-1][2]:
+        report_sweep(_STARTED[-1][1], figures=figures)
 
 
 def tally(sweep_dir: Path, since: float = 0.0) -> Counter:
@@ -79,7 +112,7 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.time() - 1e-3
-        _STARTED.append((self.start, Path(config.hydra.sweep.dir)))
+        _STARTED.append((self.start, Path(config.hydra.sweep.dir), bool(config.get("report_at_end", False))))
         if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
             # Runs live in worker processes (joblib): a SIGTERM to the sweep becomes Ctrl-C here, which makes the
             # launcher stop its workers instead of leaving them running after this process is gone.
@@ -94,6 +127,8 @@ class SweepSummary(Callback):
         extra = [f"{n} {k}" for k, n in c.items() if k not in OUTCOMES]
         log.info(f"sweep {sweep_dir}: " + ", ".join(parts + extra))
         problems = [(d, o, detail) for d, o, detail in found if o in PROBLEMS]
+        if config.get("report_at_end", False):
+            report_sweep(sweep_dir)
         for run_dir, outcome, detail in problems:
             log.error("%s %s: %s", outcome, run_dir.relative_to(sweep_dir), detail.splitlines()[0] if detail else "")
         if problems:

@@ -200,7 +200,7 @@ def _decide(cfg: DictConfig, run_dir: Path, resolved: dict, data_sha: str, ident
 
 def _interrupted(run_dir: Path, e: BaseException, multirun: bool) -> None:
     """Mark the run interrupted (no record: its checkpoint resumes it), say so with the sweep's tally, and exit."""
-    from ffnlab.sweep import SIGNAL_EXIT, interrupted_tally
+    from ffnlab.sweep import SIGNAL_EXIT, interrupted_tally, report_if_asked
 
     how = "SIGTERM" if type(e).__name__ == "SIGTERMException" else "Ctrl-C" if isinstance(e, KeyboardInterrupt) \
         else "an exit"
@@ -210,6 +210,7 @@ def _interrupted(run_dir: Path, e: BaseException, multirun: bool) -> None:
                 run_dir, how)
     if multirun:
         log.warning(interrupted_tally(run_dir.parent))
+        report_if_asked(figures=False)  # what finished, as tables (figures: ffnlab-report)
     raise SystemExit(SIGNAL_EXIT)
 
 
@@ -392,9 +393,10 @@ def cli() -> None:
     try:
         _hydra_main()
     except KeyboardInterrupt:  # a sweep in worker processes stopped by Ctrl-C or SIGTERM (ffnlab.sweep)
-        from ffnlab.sweep import SIGNAL_EXIT, mark_interrupted
+        from ffnlab.sweep import SIGNAL_EXIT, mark_interrupted, report_if_asked
 
         line = mark_interrupted()
+        report_if_asked(figures=False)
         print(f"ffnlab-train: {line or 'interrupted'}; finished runs are kept, re-run the same command to continue",
               file=sys.stderr)
         sys.exit(SIGNAL_EXIT)

@@ -173,7 +173,7 @@ def _diagnostic_figures(points: pd.DataFrame, dsum: pd.DataFrame, s: pd.DataFram
     _save(plots.sparsity_vs_loss(dsum, s), figdir, "sparsity_vs_loss")
 
 
-def _diagnostics(done: list, out: Path) -> None:
+def _diagnostics(done: list, out: Path, figures: bool = True) -> None:
     """diagnostics.md, diagnostics.csv and the diagnostic figures, for the runs that carry diagnostics."""
     md, frames = [], []
     for label, g, s in done:
@@ -185,8 +185,8 @@ def _diagnostics(done: list, out: Path) -> None:
         wide = diag.layer_means(points).pivot_table(index=["run_dir", "ffn", "seed", "step", "horizon"],
                                                     columns="stat", values="value").reset_index()
         frames.append(wide.assign(setting=label) if len(done) > 1 else wide)
-        figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
-        _diagnostic_figures(points, dsum, s, figdir)
+        if figures:
+            _diagnostic_figures(points, dsum, s, out / "figures" / (_slug(label) if len(done) > 1 else ""))
     if md:
         (out / "diagnostics.md").write_text("# Activation diagnostics\n\n" + "\n".join(md))
         pd.concat(frames, ignore_index=True).round(6).to_csv(out / "diagnostics.csv", index=False)
@@ -211,7 +211,11 @@ def _copy_records(runs: pd.DataFrame, out: Path, inside: list[bool]) -> None:
                 shutil.copyfile(src / rel, out / RECORDS / name / rel)
 
 
-def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
+def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool = True, figures: bool = True,
+           announce=None) -> dict[str, pd.DataFrame]:
+    """Write the report of the runs under `roots` to `out`. copy_records=False leaves out records/ (a report
+    inside the sweep it reads); figures=False writes the tables only; `announce(text)` is called with the
+    headline and verdict as soon as they are written, before the figures."""
     runs, curves = collect.load(roots)
     dup = collect.duplicates(runs)
     if dup.any():
@@ -224,7 +228,8 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     rebuild = all(inside)
     _clear_previous(out, keep_records=any(inside))
     out.mkdir(parents=True, exist_ok=True)
-    _copy_records(runs, out, inside)
+    if copy_records:
+        _copy_records(runs, out, inside)
     keep = [c for c in runs.columns if not c.startswith("cfg.") and c != "folder"] + collect.varying_columns(runs)
     runs[keep].to_csv(out / "runs.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
@@ -261,16 +266,19 @@ def report(roots: list[str], out: Path, n_boot: int = 2000) -> dict[str, pd.Data
     (out / "table.tex").write_text("\n".join(tex))
     (out / "agreement.md").write_text("# Rank agreement with the papers\n\n" + "\n".join(agree_md))
     (out / "headline.md").write_text(header + "\n".join(heads))
+    if announce is not None:
+        announce(header + "\n".join(heads))
     if len(summaries) > 1:  # a grid of settings: the variants side by side across it
         (out / "settings.md").write_text("# Across settings\n\n" + tables.settings_markdown(summary))
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-        _save(plots.by_setting(summary), out / "figures", "by_setting")
+        if figures:
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            _save(plots.by_setting(summary), out / "figures", "by_setting")
 
-    for label, g, s in done:
+    for label, g, s in done if figures else []:
         figdir = out / "figures" / (_slug(label) if len(done) > 1 else "")
         figdir.mkdir(parents=True, exist_ok=True)
         _figures(s, curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves, g, figdir)
-    _diagnostics(done, out)
+    _diagnostics(done, out, figures)
     command = out / "REPORT_COMMAND.txt"
     if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
         command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
