@@ -15,6 +15,7 @@ from ffnlab.callbacks import AtomicCheckpointIO
 from ffnlab.config import check
 from ffnlab.data import LMDataModule
 from ffnlab.errors import ConfigError
+from ffnlab.io import output_dir
 from ffnlab.lit import LitLM
 from ffnlab.model import ModelConfig
 
@@ -74,10 +75,28 @@ def module(cfg: DictConfig, vocab_size: int, full_eval_steps: tuple[int, ...] = 
                  curve_val_batches=cfg.trainer.curve_val_batches, perf=_plain(cfg.perf) if "perf" in cfg else None)
 
 
-def trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, logger_version: str = "from_step_0",
-            **overrides: Any) -> L.Trainer:
-    """The Lightning Trainer of every ffnlab run (the benchmark times this same one against a bare loop)."""
+def loggers(name: str, run_dir: Path, version: str, experiment: str = "ffnlab", output: Path | None = None) -> list:
+    """Lightning loggers: always the CSV log, plus TensorBoard or MLflow (local file store) when asked."""
     from lightning.pytorch.loggers import CSVLogger
+
+    out = [CSVLogger(str(run_dir), name="logs", version=version)]
+    if name == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        out.append(TensorBoardLogger(str(run_dir), name="tb", version=version, default_hp_metric=False))
+    elif name == "mlflow":
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        store = Path(output or run_dir.parent).resolve() / "mlflow.db"  # MLflow's local store (SQLite, offline)
+        out.append(MLFlowLogger(experiment_name=experiment, run_name=f"{run_dir.name}/{version}",
+                                tracking_uri=f"sqlite:///{store}"))
+    return out
+
+
+def trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, logger_version: str = "from_step_0",
+            logger: Any = "csv", **overrides: Any) -> L.Trainer:
+    """The Lightning Trainer of every ffnlab run (the benchmark times this same one against a bare loop).
+    `logger`: a logger name (ffnlab.config.LoggerSection) or a list of Lightning loggers."""
 
     kwargs = dict(
         accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
@@ -85,7 +104,7 @@ def trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, logger_ve
         num_sanity_val_steps=0, use_distributed_sampler=False,  # the data module shards itself (ffnlab.data)
         gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.progress_bar, enable_model_summary=False, enable_checkpointing=False,
-        logger=CSVLogger(str(run_dir), name="logs", version=logger_version), deterministic=True,
+        logger=loggers(logger, run_dir, logger_version) if isinstance(logger, str) else logger, deterministic=True,
         callbacks=callbacks, plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
     )
     return L.Trainer(**{**kwargs, **overrides})
@@ -108,5 +127,8 @@ def build(cfg: DictConfig, run_dir: Path, callbacks: list | None = None, dm: LMD
     dm = dm or datamodule(cfg)
     info = dm.load()
     lit = module(cfg, info.vocab_size, full_eval_steps=(early, cfg.trainer.max_steps))
-    tr = trainer(cfg.trainer, run_dir, every, callbacks or [], logger_version=logger_version, **trainer_overrides)
+    logs = loggers(cfg.logger.name if "logger" in cfg else "csv", run_dir, logger_version, str(cfg.sweep_name),
+                   output_dir(cfg.paths.output))
+    tr = trainer(cfg.trainer, run_dir, every, callbacks or [], logger_version=logger_version, logger=logs,
+                 **trainer_overrides)
     return Parts(dm, lit, tr, early, every)

@@ -8,6 +8,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,16 @@ class DiagnosticsSection:
 
 
 @dataclass
+class LoggerSection:
+    """How, not what: where Lightning also streams the curves (conf/logger/). The CSV log is always written."""
+
+    name: str = "csv"  # csv | tensorboard | mlflow
+
+
+LOGGER_PACKAGES = {"csv": (), "tensorboard": ("tensorboardX", "tensorboard"), "mlflow": ("mlflow",)}
+
+
+@dataclass
 class PathsSection:
     output: str = "."
 
@@ -126,6 +137,7 @@ class TrainConfig:
     data_seed: int = 0
     perf: PerfSection = field(default_factory=PerfSection)
     diagnostics: DiagnosticsSection = field(default_factory=DiagnosticsSection)
+    logger: LoggerSection = field(default_factory=LoggerSection)
     reuse_runs: bool = True
     report_at_end: bool = True  # a -m sweep with 2+ finished variants reports into <sweep>/report/
     sweep_name: str = MISSING
@@ -146,6 +158,13 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"diagnostics.tokens={cfg.diagnostics.tokens} is less than one window of model.seq_len="
                           f"{cfg.model.seq_len} tokens; set it to {cfg.model.seq_len} or more, or "
                           "diagnostics.enabled=false")
+    packages = LOGGER_PACKAGES.get(cfg.logger.name)
+    if packages is None:
+        raise ConfigError(f"logger.name={cfg.logger.name} is not a logger of ffnlab; choose one of "
+                          f"{', '.join(LOGGER_PACKAGES)}")
+    if packages and not any(importlib.util.find_spec(p) for p in packages):
+        raise ConfigError(f"logger={cfg.logger.name} needs the {packages[0]} package: pip install {packages[0]} "
+                          "(or choose logger=csv)")
     if cfg.data.vocab_size < 256:
         raise ConfigError(f"data.vocab_size={cfg.data.vocab_size} cannot work: a byte-level BPE has at least the "
                           "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")

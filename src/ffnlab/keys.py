@@ -48,6 +48,7 @@ ROLES: dict[str, Role] = {
     "diagnostics": HOW,  # measured beside training, never inside it (tests hold the loss curve bitwise)
     "reuse_runs": HOW,
     "report_at_end": HOW,
+    "logger": HOW,  # where Lightning also streams the curves
     "trainer.threads": HOW,  # intra-op threads: speed (1 and 2 gave bit-identical losses here)
     "trainer.progress_bar": HOW,
     "trainer.log_every_n_steps": HOW,  # how often Lightning's CSV log is written
@@ -57,7 +58,7 @@ ROLES: dict[str, Role] = {
     "hydra": HOW,
 }
 # Overrides that choose how a sweep runs rather than what (Hydra groups and launcher options, not config keys).
-FOLDER_EXCLUDE_OVERRIDES = ("experiment", "launcher", "hparams_search", "hydra.launcher.n_jobs")
+FOLDER_EXCLUDE_OVERRIDES = ("experiment", "launcher", "logger", "hparams_search", "hydra.launcher.n_jobs")
 
 
 def role(key: str) -> Role:
