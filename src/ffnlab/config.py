@@ -56,6 +56,7 @@ class DataSection:
     corpus: str = "embedded"  # embedded | wikitext2 | tinyshakespeare | text | a hub corpus name
     path: str | None = None  # data=text: a file or folder of *.txt
     corpora_dir: str | None = None  # the shared corpora (default $FFNLAB_CORPORA, else ../shared/corpora)
+    fetch_from: str | None = None  # wikitext2 / tinyshakespeare without the shared folder: a save_to_disk copy
     vocab_size: int = 4096  # BPE vocabulary asked for (the tokenizer may learn fewer)
     batch_size: int = 16  # sequences per training step (per process under DDP)
     eval_batch_size: int = 32

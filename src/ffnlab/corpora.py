@@ -178,14 +178,37 @@ def embedded() -> Corpus:
 CORPORA = ("embedded", "wikitext2", "tinyshakespeare", "text")
 
 
-def load_corpus(name: str, root: str | os.PathLike | None = None, path: str | None = None) -> Corpus:
+def canonical_root(name: str, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
+                   fetch_from: str | None = None) -> Path:
+    """The corpora folder to read wikitext2 / tinyshakespeare from: the shared one when it holds the corpus (or
+    was named explicitly), else a verified canonical copy in the cache, rebuilt from the hub if needed
+    (ffnlab.fetch); `fetch_from` rebuilds it from a saved copy of the hub dataset instead."""
+    from ffnlab.fetch import CANONICAL, FetchError, fetch
+    from ffnlab.io import cache_dir
+
+    c = CANONICAL[name]
+    shared = corpora_dir(root)
+    explicit = root is not None or bool(os.environ.get(ENV_CORPORA))
+    if not fetch_from and (explicit or all((shared / c.folder / f).is_file() for f in c.files)):
+        return shared
+    dest = cache_dir(cache) / "corpora"
+    try:
+        return fetch(name, dest, fetch_from).parent
+    except FetchError as e:
+        raise CorpusError(f"corpus {name!r}: {shared / c.folder} not found, and {e}; set data.corpora_dir=PATH to "
+                          f"a folder holding {c.folder}/, or data.fetch_from=PATH to a saved copy of the hub "
+                          "dataset") from e
+
+
+def load_corpus(name: str, root: str | os.PathLike | None = None, path: str | None = None,
+                cache: str | os.PathLike | None = None, fetch_from: str | None = None) -> Corpus:
     """Load a corpus by name: embedded (default, offline), wikitext2, tinyshakespeare, or text (needs path)."""
     if name == "embedded":
         return embedded()
     if name == "wikitext2":
-        return wikitext2(corpora_dir(root))
+        return wikitext2(canonical_root(name, root, cache, fetch_from))
     if name == "tinyshakespeare":
-        return tinyshakespeare(corpora_dir(root))
+        return tinyshakespeare(canonical_root(name, root, cache, fetch_from))
     if name == "text":
         if not path:
             raise CorpusError("corpus 'text' needs data.path=FILE_OR_FOLDER")
@@ -200,4 +223,5 @@ def open_corpus(data: dict):
         from ffnlab.hub import from_config
 
         return from_config(data["corpus"], data["hub"])
-    return load_corpus(data["corpus"], data.get("corpora_dir"), data.get("path"))
+    return load_corpus(data["corpus"], data.get("corpora_dir"), data.get("path"), data.get("cache_dir"),
+                       data.get("fetch_from"))

@@ -43,6 +43,7 @@ ROLES: dict[str, Role] = {
     "sweep_name": WHERE,
     "paths": WHERE,
     "data.corpora_dir": WHERE,
+    "data.fetch_from": WHERE,  # where a canonical corpus is rebuilt from (verified: the same text, the same hash)
     "data.cache_dir": WHERE,
     "perf": HOW,  # tests hold every perf option to the reference loss curve
     "diagnostics": HOW,  # measured beside training, never inside it (tests hold the loss curve bitwise)
