@@ -65,7 +65,8 @@ def datamodule(cfg: DictConfig, source=None, max_steps: int | None = None) -> LM
         corpus=d.corpus, corpora_dir=d.corpora_dir, path=d.path, vocab_size=d.vocab_size,
         seq_len=cfg.model.seq_len, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size,
         max_steps=max_steps or cfg.trainer.max_steps, data_seed=cfg.data_seed, cache_dir=d.cache_dir,
-        hub=_plain(d.hub) if d.get("hub") else None, source=source,
+        hub=_plain(d.hub) if d.get("hub") else None, source=source, fetch_from=d.get("fetch_from"),
+        max_tokens=_plain(d.get("max_tokens")), tokenizer_chars=d.get("tokenizer_chars"),
     )
 
 

@@ -62,6 +62,8 @@ class DataSection:
     eval_batch_size: int = 32
     cache_dir: str | None = None  # tokenizers and token files (default $FFNLAB_CACHE, else ~/.cache/ffnlab)
     hub: HubSection | None = None
+    max_tokens: dict[str, int] | None = None  # streamed local corpora (pgbooks): cap per split, e.g. {val: 524288}
+    tokenizer_chars: int | None = None  # streamed local corpora: characters of train the BPE is trained on
 
 
 @dataclass

@@ -175,7 +175,7 @@ def embedded() -> Corpus:
                   f"embedded:python-{version}", {"train": train, "val": val, "test": test})
 
 
-CORPORA = ("embedded", "wikitext2", "tinyshakespeare", "text")
+CORPORA = ("embedded", "wikitext2", "tinyshakespeare", "text", "pgbooks")
 
 
 def canonical_root(name: str, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
@@ -213,6 +213,8 @@ def load_corpus(name: str, root: str | os.PathLike | None = None, path: str | No
         if not path:
             raise CorpusError("corpus 'text' needs data.path=FILE_OR_FOLDER")
         return text_files(path)
+    if name == "pgbooks":
+        return open_corpus({"corpus": name, "corpora_dir": root, "cache_dir": cache})
     raise CorpusError(f"unknown corpus {name!r}; valid names: {', '.join(CORPORA)}")
 
 
@@ -223,5 +225,11 @@ def open_corpus(data: dict):
         from ffnlab.hub import from_config
 
         return from_config(data["corpus"], data["hub"])
+    if data["corpus"] == "pgbooks":  # streamed from its files (ffnlab.pgbooks)
+        from ffnlab.io import cache_dir
+        from ffnlab.pgbooks import open_pgbooks
+
+        return open_pgbooks(corpora_dir(data.get("corpora_dir")), cache_dir(data.get("cache_dir")),
+                            data.get("max_tokens"), data.get("tokenizer_chars"))
     return load_corpus(data["corpus"], data.get("corpora_dir"), data.get("path"), data.get("cache_dir"),
                        data.get("fetch_from"))

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ffnlab.corpora import Corpus, load_corpus
+from ffnlab.corpora import Corpus, open_corpus
 from ffnlab.errors import ConfigError
-from ffnlab.hub import HubCorpus, from_config, token_file
+from ffnlab.hub import HubCorpus, token_file
 from ffnlab.io import atomic_write_bytes, cache_dir
 from ffnlab.record import DataInfo
 
@@ -177,11 +177,15 @@ class LMDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         hub: dict | None = None,
         source: Corpus | HubCorpus | None = None,
+        fetch_from: str | None = None,
+        max_tokens: dict | None = None,
+        tokenizer_chars: int | None = None,
     ):
         """`hub`: the data.hub block of a hub corpus (conf/data/c4.yaml); None for the local corpora.
         `source`: the corpus already opened (corpora.open_corpus), so it is not read twice."""
         super().__init__()
         self.hub, self.source = hub, source
+        self.fetch_from, self.max_tokens, self.tokenizer_chars = fetch_from, max_tokens, tokenizer_chars
         self.corpus_name, self.corpora_dir, self.path = corpus, corpora_dir, path
         self.vocab_size_req, self.seq_len, self.batch_size = vocab_size, seq_len, batch_size
         self.eval_batch_size, self.max_steps, self.data_seed = eval_batch_size, max_steps, data_seed
@@ -194,12 +198,10 @@ class LMDataModule(L.LightningDataModule):
         """Read the corpus, train/load the tokenizer, encode/load every split. Idempotent."""
         if self.info is not None:
             return self.info
-        if self.source is not None:
-            corpus = self.source
-        elif self.hub:
-            corpus = from_config(self.corpus_name, self.hub)
-        else:
-            corpus = load_corpus(self.corpus_name, self.corpora_dir, self.path)
+        corpus = self.source or open_corpus({
+            "corpus": self.corpus_name, "corpora_dir": self.corpora_dir, "path": self.path, "hub": self.hub,
+            "cache_dir": self.cache_root, "fetch_from": self.fetch_from, "max_tokens": self.max_tokens,
+            "tokenizer_chars": self.tokenizer_chars})
         if not 256 <= self.vocab_size_req <= 2**31 - 1:
             raise ConfigError(f"data.vocab_size={self.vocab_size_req} cannot work: a byte-level BPE has at least the "
                               "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
@@ -208,7 +210,7 @@ class LMDataModule(L.LightningDataModule):
             log.warning("data.vocab_size=%d asked, but the tokenizer learned only %d tokens from %r (all its text "
                         "allows); runs use %d", self.vocab_size_req, tok.get_vocab_size(), corpus.name,
                         tok.get_vocab_size())
-        if isinstance(corpus, HubCorpus):  # streamed into memory-mapped token files
+        if getattr(corpus, "streamed", False):  # hub corpora, PG books: streamed into memory-mapped token files
             key = hashlib.sha256(tok_path.read_bytes()).hexdigest()[:16]
             files = {s: token_file(tok, corpus, s, tok_path.parent.parent / "tokens" / f"{tok_path.stem}-{key}-{s}.bin")
                      for s in corpus.splits}

@@ -40,6 +40,7 @@ class HubCorpus:
     path: str | None = None  # a local copy saved with DatasetDict.save_to_disk (works offline)
     max_tokens: dict[str, int | None] = field(default_factory=dict)  # per split; None = the whole split
     tokenizer_chars: int = 20_000_000  # the BPE tokenizer trains on this many characters of the train split
+    streamed = True  # read through texts() into memory-mapped token files (ffnlab.data)
 
     @property
     def description(self) -> str:
