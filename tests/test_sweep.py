@@ -22,3 +22,28 @@ def test_a_sweep_with_one_finished_variant_writes_no_report(env, tmp_path):
     ffnlab_train("-m", "ffn=relu", "seed=0,1", *TINY, "report_at_end=true", "trainer.max_steps=8", "sweep_name=one",
                  env=env, cwd=tmp_path)
     assert not (tmp_path / "multirun" / "one" / "report").exists()
+
+
+def test_a_sweep_says_what_it_will_skip_reuse_and_train_and_where_it_stands_after_each_run(env, tmp_path):
+    base = [*TINY, "trainer.max_steps=8"]
+    ffnlab_train("-m", "ffn=relu", "seed=0,1", *base, "sweep_name=a", env=env, cwd=tmp_path)
+    ffnlab_train("-m", "ffn=gelu", "seed=0", *base, "sweep_name=b", env=env, cwd=tmp_path)
+    out = ffnlab_train("-m", "ffn=relu,gelu", "seed=0,1", *base, "sweep_name=b", env=env, cwd=tmp_path)
+    log = out.stdout + out.stderr
+    assert "4 runs planned: 1 finished here already (skipped), 2 reusable from other sweeps, 1 to train" in log
+    assert "4/4 runs done (1 ok, 2 reused, 1 skipped)" in log
+
+
+def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
+    import json
+
+    from ffnlab import progress
+    from ffnlab.record import write_outcome
+
+    (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 10, "finished": 2, "reusable": 0,
+                                                           "to_train": 8, "since": 0.0, "parallel": 2}))
+    for i, outcome in enumerate(["skipped", "skipped", "ok", "ok"]):
+        write_outcome(tmp_path / f"run{i}", outcome)
+    now = json.loads((tmp_path / "run3" / "outcome.json").read_text())["at"]
+    assert progress.line(tmp_path, now=now).endswith(f"ETA {progress._duration(now / 2 * 6)} for 6 still to train")
+    assert progress.line(tmp_path, now=now).startswith("4/10 runs done (2 ok, 2 skipped)")

@@ -113,6 +113,9 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.time() - 1e-3
         _STARTED.append((self.start, Path(config.hydra.sweep.dir), bool(config.get("report_at_end", False))))
+        from ffnlab import progress
+
+        progress.start(config, self.start)  # planned / finished / reusable / to train, and the plan for ETAs
         if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
             # Runs live in worker processes (joblib): a SIGTERM to the sweep becomes Ctrl-C here, which makes the
             # launcher stop its workers instead of leaving them running after this process is gone.

@@ -215,7 +215,20 @@ def _interrupted(run_dir: Path, e: BaseException, multirun: bool) -> None:
 
 
 def run(cfg: DictConfig) -> float:
-    """One Hydra job; returns its final validation loss (inf when it has none), for sweepers that optimise."""
+    """One Hydra job; returns its final validation loss (inf when it has none), for sweepers that optimise.
+    In a sweep, each job ends with where the sweep stands (ffnlab.progress)."""
+    result = _job(cfg)
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        from ffnlab import progress
+
+        text = progress.line(Path(hc.sweep.dir))
+        if text:
+            log.info("sweep: %s", text)
+    return result
+
+
+def _job(cfg: DictConfig) -> float:
     from ffnlab.lit import DivergedError
 
     quiet_third_party()  # here, not only in cli(): a launcher's worker processes run this function alone

@@ -1,0 +1,122 @@
+"""Where a sweep stands: at its start, the runs planned, already finished here and reusable from other sweeps;
+after each run, done / total and an ETA from the runs trained so far.
+
+The plan is written to `<sweep>/.ffnlab-plan.json` by the sweep's process (ffnlab.sweep.SweepSummary), so the
+launcher's worker processes can report progress against it. Planning composes every job's config (Hydra's
+basic sweeper's job list) and compares identities (ffnlab.keys) with the finished records under the output
+root's multirun/, so "finished" and "reusable" mean exactly what the sweep's decision (ffnlab.plan) will find.
+It never stops a sweep: if a plan cannot be made, the sweep runs without one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ffnlab.record import RECORD_NAME, identity_hash, try_read_record
+
+log = logging.getLogger("ffnlab")
+PLAN_NAME = ".ffnlab-plan.json"
+
+
+def planned_jobs(config: DictConfig) -> list[list[str]] | None:
+    """Each job's overrides, as Hydra's basic sweeper will launch them (None for other sweepers)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if "BasicSweeper" not in str(config.hydra.sweeper.get("_target_", "")):
+        return None
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+def _finished_index(multirun: Path) -> dict[str, list[Path]]:
+    """identity hash (today's rule) → the folders under multirun/ that hold a finished record of it."""
+    index: dict[str, list[Path]] = {}
+    for path in Path(multirun).rglob(RECORD_NAME):
+        rec = try_read_record(path)
+        if rec is not None and rec.status == "ok" and rec.config:
+            index.setdefault(identity_hash(rec.config, rec.data_sha256), []).append(path.parent.resolve())
+    return index
+
+
+def make_plan(config: DictConfig) -> dict[str, Any] | None:
+    """{total, finished, reusable, to_train} for the sweep `config` starts (None: no plan for this sweeper)."""
+    from hydra import compose
+
+    from ffnlab.corpora import open_corpus
+    from ffnlab.io import output_dir
+
+    jobs = planned_jobs(config)
+    if jobs is None:
+        return None
+    sweep_dir = Path(config.hydra.sweep.dir).resolve()
+    index = _finished_index(output_dir(config.paths.output) / "multirun")
+    shas: dict[str, str] = {}
+    finished = reusable = 0
+    for job in jobs:
+        cfg = OmegaConf.to_container(compose("train", overrides=job), resolve=True)
+        key = json.dumps(cfg["data"], sort_keys=True, default=str)
+        if key not in shas:
+            shas[key] = open_corpus(cfg["data"]).sha256
+        where = index.get(identity_hash(cfg, shas[key]), [])
+        if any(sweep_dir in p.parents for p in where):
+            finished += 1
+        elif where and cfg.get("reuse_runs", False):
+            reusable += 1
+    return {"total": len(jobs), "finished": finished, "reusable": reusable,
+            "to_train": len(jobs) - finished - reusable}
+
+
+def start(config: DictConfig, since: float) -> None:
+    """Log the plan at a sweep's start and write it for the jobs' progress lines."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    try:
+        plan = make_plan(config)
+    except Exception as e:  # a plan is a courtesy; the sweep's own decisions stand
+        log.debug("no sweep plan: %s: %s", type(e).__name__, e)
+        plan = None
+    if plan is None:
+        return
+    n_jobs = config.hydra.launcher.get("n_jobs") or 1
+    plan.update(since=since, parallel=int(n_jobs) if int(n_jobs) > 0 else 1)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / PLAN_NAME).write_text(json.dumps(plan))
+    log.info("sweep %s: %d runs planned: %d finished here already (skipped), %d reusable from other sweeps, "
+             "%d to train, %d at a time", sweep_dir, plan["total"], plan["finished"], plan["reusable"],
+             plan["to_train"], plan["parallel"])
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
+
+
+def line(sweep_dir: Path, now: float | None = None) -> str | None:
+    """'12/45 runs done (3 trained, 9 skipped); ETA 1h05 for 33 to train' from the plan and the outcomes so far."""
+    from ffnlab.sweep import outcomes
+
+    path = Path(sweep_dir) / PLAN_NAME
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    counts: dict[str, int] = {}
+    for _, outcome, _ in outcomes(sweep_dir, plan["since"]):
+        counts[outcome] = counts.get(outcome, 0) + 1
+    done = sum(counts.values()) - counts.get("interrupted", 0)
+    trained = counts.get("ok", 0) + counts.get("failed", 0) + counts.get("diverged", 0)
+    left = max(0, plan["to_train"] - trained)
+    text = f"{done}/{plan['total']} runs done (" + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ")"
+    if trained and left:  # the rate so far already includes the runs trained side by side
+        text += f"; ETA {_duration((now - plan['since']) / trained * left)} for {left} still to train"
+    return text
