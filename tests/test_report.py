@@ -357,3 +357,20 @@ def test_the_report_prints_the_sweep_that_adds_the_missing_seeds():
     assert more_seeds_command(runs, s) == "ffnlab-train -m experiment=shazeer ffn=relu,glu seed=0,1,2,3,4,5,6"
     assert more_seeds_command(runs, s.assign(seeds_needed=[math.nan, 2.0, 3.0])) is None  # glu has enough already
     assert "<the sweep's overrides>" in more_seeds_command(pd.DataFrame({"cfg.sweep_name": ["adhoc"]}), s)
+
+
+def test_loss_correlations_rank_each_statistic_against_the_loss_at_its_horizon():
+    from ffnlab.report.diagnostics import correlations_markdown, loss_correlations
+
+    names = ["relu", "gelu", "glu", "swiglu", "geglu"]
+    write = [0.8, 0.7, 0.4, 0.6, 0.65]
+    final = [4.40, 4.38, 4.44, 4.38, 4.385]
+    dsum = pd.DataFrame({"ffn": names * 2, "horizon": ["final"] * 5 + ["early"] * 5,
+                         "ffn_write": write + write, "zero_frac": [0.5, 0, 0, 0, 0] * 2})
+    summary = pd.DataFrame({"val_loss": final, "early_val_loss": final[::-1]}, index=names)
+    corr = loss_correlations(dsum, summary)
+    got = corr.set_index(["horizon", "stat"])
+    assert got.loc[("final", "ffn_write"), "rho"] == pytest.approx(stats.spearmanr(write, final)[0])
+    assert got.loc[("early", "ffn_write"), "rho"] == pytest.approx(stats.spearmanr(write, final[::-1])[0])
+    assert got.loc[("final", "ffn_write"), "n_variants"] == 5
+    assert "| FFN write |" in correlations_markdown(corr)

@@ -181,7 +181,8 @@ def _diagnostics(done: list, out: Path, figures: bool = True) -> None:
         if points.empty:
             continue
         dsum = diag.summarize(points)
-        md.append((f"## {label}\n\n" if label else "") + diag.tables_markdown(dsum, meta))
+        corr = diag.loss_correlations(dsum, s) if "early_val_loss" in s else None
+        md.append((f"## {label}\n\n" if label else "") + diag.tables_markdown(dsum, meta, corr))
         wide = diag.layer_means(points).pivot_table(index=["run_dir", "ffn", "seed", "step", "horizon"],
                                                     columns="stat", values="value").reset_index()
         frames.append(wide.assign(setting=label) if len(done) > 1 else wide)

@@ -92,13 +92,52 @@ def markdown(summary: pd.DataFrame, horizon: str = "final") -> str:
     return "\n".join(lines) + "\n"
 
 
+def loss_correlations(dsum: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Across variants: Spearman ρ (and its p) between each diagnostic and the loss at the same horizon (the
+    final loss at the final horizon, the 1/8-budget loss at the early one). Which statistics track the loss?"""
+    from scipy import stats as st
+
+    rows = []
+    for horizon, loss_col in (("early", "early_val_loss"), ("final", "val_loss")):
+        d = dsum[dsum["horizon"] == horizon].set_index("ffn")
+        names = [n for n in d.index if n in summary.index]
+        for stat, header, _, _ in TABLE:
+            if stat not in d:
+                continue
+            x, y = d.loc[names, stat], summary.loc[names, loss_col]
+            ok = x.notna() & y.notna()
+            if ok.sum() >= 4 and x[ok].nunique() > 1:
+                rho, p = st.spearmanr(x[ok], y[ok])
+                rows.append({"horizon": horizon, "stat": stat, "column": header, "n_variants": int(ok.sum()),
+                             "rho": float(rho), "p": float(p)})
+    return pd.DataFrame(rows, columns=["horizon", "stat", "column", "n_variants", "rho", "p"])
+
+
+def correlations_markdown(corr: pd.DataFrame) -> str:
+    if corr.empty:
+        return ""
+    wide = corr.pivot_table(index="column", columns="horizon", values=["rho", "p"], sort=False)
+    lines = ["| statistic | " + " | ".join(f"ρ with loss, {h} (p)" for h in ("early", "final")) + " | variants |",
+             "|---|---:|---:|---:|"]
+    for col in dict.fromkeys(corr["column"]):
+        cells = []
+        for h in ("early", "final"):
+            try:
+                cells.append(f"{wide.loc[col, ('rho', h)]:+.2f} ({wide.loc[col, ('p', h)]:.2g})")
+            except KeyError:
+                cells.append("–")
+        n = int(corr.loc[corr["column"] == col, "n_variants"].max())
+        lines.append(f"| {col} | " + " | ".join(cells) + f" | {n} |")
+    return "\n".join(lines) + "\n"
+
+
 def cost(meta: pd.DataFrame) -> float | None:
     """The diagnostics' share of the runs' wall time (their seconds summed over the runs' wall time summed)."""
     m = meta[meta["wall_s"].notna() & (meta["wall_s"] > 0)]
     return float(m["seconds"].sum() / m["wall_s"].sum()) if len(m) else None
 
 
-def tables_markdown(summary: pd.DataFrame, meta: pd.DataFrame) -> str:
+def tables_markdown(summary: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFrame | None = None) -> str:
     """diagnostics.md: the compact table at the final and the early horizon, what each column means, and the cost."""
     tokens = meta["tokens"].unique()
     where = f"{int(tokens[0])} fixed validation tokens" if len(tokens) == 1 else "fixed validation tokens"
@@ -115,4 +154,9 @@ def tables_markdown(summary: pd.DataFrame, meta: pd.DataFrame) -> str:
               "the largest residual value in RMS units."
               + (f" Measuring them took {100 * share:.2f}% of the runs' wall time." if share is not None else "")
               + "\n")
-    return "\n".join(parts) + "\n" + legend
+    text = "\n".join(parts) + "\n" + legend
+    if corr is not None and not corr.empty:
+        text += ("\n### Which statistics track the loss\n\nSpearman ρ across variants between each statistic's "
+                 "variant mean and the variant's mean loss at the same horizon (unadjusted p; a handful of "
+                 "variants, so read it as a pointer, not a test):\n\n" + correlations_markdown(corr))
+    return text
