@@ -79,3 +79,15 @@ def test_summary_keeps_sizes_in_the_order_they_were_measured():
     out = summarize(steps, SIZES, flops, {"fp32": 1e3}, memory)
     assert list(dict.fromkeys(out["size"])) == ["small", "medium"]  # not groupby's alphabetical order
     assert len(out) == 8 and out["vs_hf-llama"].notna().all()
+
+
+def test_study_mode_times_whole_sweeps_per_arrangement_alone_and_beside_a_corunner(tmp_path):
+    from ffnlab.bench.cli import main
+
+    main(["--mode", "study", "--quick", "--arrangements", "2x1", "--loads", "alone,corunner", "--out", str(tmp_path)])
+    df = pd.read_csv(tmp_path / "study_throughput.csv")
+    assert list(df["load"]) == ["alone", "corunner"] and (df["runs"] == 2).all()
+    assert list(df["runs_per_hour"]) == pytest.approx(list(3600 * df["runs"] / df["sweep_wall_s"]), rel=5e-3)
+    kept = df.loc[1, "runs_per_hour"] / df.loc[0, "runs_per_hour"] / (2 / 3)
+    assert df.loc[1, "fair_share_kept"] == pytest.approx(kept, abs=2e-3) and pd.isna(df.loc[0, "fair_share_kept"])
+    assert "--mode study" in (tmp_path / "study_throughput.md").read_text()

@@ -3,6 +3,7 @@ with real peer implementations; writes a results folder (Markdown, CSVs, a plot,
 
     ffnlab-bench --out results/benchmarks                # the published run (about 40 minutes on 2 cores)
     ffnlab-bench --quick --out /tmp/bench                # seconds: the tiny size, one round (for tests)
+    ffnlab-bench --mode study --out results/benchmarks   # study throughput: processes × threads, with a co-runner
 """
 
 from __future__ import annotations
@@ -165,7 +166,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--overhead-steps", type=int, default=60)
     ap.add_argument("--bf16-steps", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="tiny size and short runs: checks the pipeline only")
+    ap.add_argument("--mode", choices=("steps", "study"), default="steps",
+                    help="steps: the step benchmark (default); study: whole sweeps per arrangement "
+                         "(ffnlab.bench.study)")
+    ap.add_argument("--study-steps", type=int, default=200, help="study mode: trainer.max_steps of each run")
+    ap.add_argument("--arrangements", default="1x2,2x1", help="study mode: comma list of 1x2, 2x1")
+    ap.add_argument("--loads", default="alone,corunner", help="study mode: comma list of alone, corunner")
     args = ap.parse_args(argv)
+    args.arrangements, args.loads = args.arrangements.split(","), args.loads.split(",")
     if args.quick:
         args.sizes, args.rounds, args.steps, args.warmup = "tiny", 2, 1, 1
         args.overhead_rounds, args.overhead_steps, args.bf16_steps = 1, 6, 4
@@ -180,6 +188,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     data = "data=wikitext2" if _wikitext_available() and not args.quick else "data=embedded"
     model = "model=tiny" if args.quick else "model=small"
     args.overhead_overrides = [data, model, "ffn=swiglu", "trainer.progress_bar=false"]
+    # study mode: the studies' runs (the shazeer configuration) with a short budget, 4 runs per sweep (quick: 2)
+    steps = 16 if args.quick else args.study_steps
+    args.study_overrides = [data, model, "ffn=relu,swiglu", "seed=0" if args.quick else "seed=0,1",
+                            f"trainer.max_steps={steps}",
+                            "perf.ffn_impl=naive", "trainer.curve_val_batches=20"] + \
+        (["data.vocab_size=384", "data.batch_size=8"] if args.quick else [])
     return args
 
 
@@ -197,6 +211,11 @@ def _wikitext_available() -> bool:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     quiet_third_party()
+    if args.mode == "study":
+        from ffnlab.bench.study import main_study
+
+        main_study(args, machine(), log=_log)
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)

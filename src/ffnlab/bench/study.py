@@ -1,0 +1,110 @@
+"""`ffnlab-bench --mode study`: study throughput, processes × threads, alone and beside a CPU-bound co-runner.
+
+A study's unit is a run (process start, data, Lightning set-up, training, evaluations), so this times whole
+sweeps through `ffnlab-train -m`, as a study runs them, in each arrangement:
+  1x2   one run at a time, 2 intra-op threads (the basic launcher)
+  2x1   two runs side by side, 1 thread each (launcher=joblib)
+each alone and with one CPU-bound process beside it (a single-thread matmul loop, like any other job on the
+machine). Runs per hour = finished runs / the sweep's wall time. "Fair share" compares a sweep beside the
+co-runner with the same sweep alone: with T threads of its own against the co-runner's one, a fair scheduler
+gives it T/(T+1) of the machine, so retention = (runs/h beside) / (runs/h alone) / (T/(T+1)).
+Writes study_throughput.csv and .md (with the command and the machine) to --out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ARRANGEMENTS = {  # name → (concurrent runs, threads per run, extra overrides)
+    "1x2": (1, 2, ["launcher=basic"]),
+    "2x1": (2, 1, ["launcher=joblib", "hydra.launcher.n_jobs=2"]),
+}
+CORUNNER = ("import torch\ntorch.set_num_threads(1)\na = torch.randn(384, 384)\n"
+            "while True:\n    a = (a @ a).tanh()\n")
+
+
+def _sweep(arrangement: str, overrides: list[str], out: Path, name: str) -> tuple[float, list[dict]]:
+    parallel, threads, extra = ARRANGEMENTS[arrangement]
+    cmd = [sys.executable, "-m", "ffnlab.train", "-m", *overrides, *extra, f"trainer.threads={threads}",
+           "trainer.progress_bar=false", "report_at_end=false", "reuse_runs=false", f"sweep_name={name}"]
+    env = dict(os.environ, FFNLAB_OUTPUT=str(out), OMP_NUM_THREADS=str(threads))
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    recs = [json.loads(p.read_text()) for p in (out / "multirun" / name).rglob("metrics.json")]
+    return wall, recs
+
+
+def measure(overrides: list[str], arrangements: list[str], loads: list[str], log=print) -> pd.DataFrame:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ffnlab-study-bench-") as tmp:
+        for arrangement in arrangements:
+            for load in loads:
+                corunner = subprocess.Popen([sys.executable, "-c", CORUNNER], env=dict(os.environ,
+                                            OMP_NUM_THREADS="1")) if load == "corunner" else None
+                try:
+                    wall, recs = _sweep(arrangement, overrides, Path(tmp), f"{arrangement}-{load}")
+                finally:
+                    if corunner is not None:
+                        corunner.kill()
+                        corunner.wait()
+                ok = [r for r in recs if r["status"] == "ok"]
+                parallel, threads, _ = ARRANGEMENTS[arrangement]
+                row = {"arrangement": arrangement, "concurrent_runs": parallel, "threads_per_run": threads,
+                       "load": load, "runs": len(ok), "sweep_wall_s": round(wall, 1),
+                       "runs_per_hour": round(3600 * len(ok) / wall, 2),
+                       "median_run_wall_s": round(statistics.median(r["wall_s"] for r in ok), 1),
+                       "median_train_s": round(statistics.median(r["train_s"] for r in ok), 1),
+                       "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in ok))}
+                log(f"{arrangement} {load}: {row['runs']} runs in {wall:.0f} s = {row['runs_per_hour']} runs/h")
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    alone = df[df["load"] == "alone"].set_index("arrangement")["runs_per_hour"]
+    base = alone.get("1x2")
+    df["vs_1x2_alone"] = (df["runs_per_hour"] / base).round(3) if base else None
+    share = df["threads_per_run"] * df["concurrent_runs"]
+    df["fair_share_kept"] = [
+        round(r / alone[a] / (s / (s + 1)), 3) if ld == "corunner" and a in alone else None
+        for a, ld, r, s in zip(df["arrangement"], df["load"], df["runs_per_hour"], share, strict=True)]
+    return df
+
+
+def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
+    cols = ["arrangement", "load", "runs", "sweep_wall_s", "runs_per_hour", "vs_1x2_alone", "fair_share_kept",
+            "median_run_wall_s", "median_train_s", "median_tokens_per_s"]
+    lines = ["# Study throughput: processes × threads", "",
+             f"Command: `{command}`", "",
+             f"Machine: {machine.get('cpu')}, {machine.get('logical_cpus')} logical CPUs, "
+             f"torch {machine.get('versions', {}).get('torch')}.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join("–" if pd.isna(r[c]) else str(r[c]) for c in cols) + " |")
+    lines += ["", "1x2: one run at a time with 2 threads; 2x1: two runs side by side with 1 thread each "
+              "(launcher=joblib). corunner: one CPU-bound single-thread process beside the sweep. fair_share_kept: "
+              "runs/h beside the co-runner over runs/h alone, divided by the share a fair scheduler gives the "
+              "sweep's threads (T/(T+1)); 1.0 keeps its whole fair share.", ""]
+    return "\n".join(lines)
+
+
+def main_study(args, machine: dict, log=print) -> pd.DataFrame:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = args.study_overrides
+    df = measure(overrides, args.arrangements, args.loads, log=log)
+    command = "ffnlab-bench " + " ".join(map(shlex.quote, sys.argv[1:]))
+    df.to_csv(out / "study_throughput.csv", index=False)
+    (out / "study_throughput.md").write_text(markdown(df, command, machine))
+    log(f"wrote {out}/study_throughput.md and .csv")
+    return df
