@@ -40,6 +40,8 @@ def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
         assert {"corpus", "tokenizer", "vocab_size", "train_tokens"} <= set(r["data"])
         assert r["data"]["corpus"] == "embedded" and r["tokens"] == 8 * 8 * 32
         assert (r["peak_gpu_mb"] is None) == (not torch.cuda.is_available())
+        assert 0 < r["train_s"] < r["wall_s"] and 0 < r["eval_s"] < r["wall_s"] and r["setup_s"] > 0
+        assert r["diagnostics"]["points"][-1]["step"] == 8  # every variant, bounded or not, is measured
     # Same data, same non-FFN init: every variant's record names the same corpus hash and token counts.
     assert len({(r["data"]["sha256"], r["data"]["train_tokens"]) for r in recs.values()}) == 1
 

@@ -24,11 +24,16 @@ class History(L.Callback):
         self.tokens_per_step = tokens_per_step
         self.rows: list[dict[str, Any]] = []
         self.train_s = 0.0  # time inside training steps (forward, backward, optimizer), summed
+        self.eval_s = 0.0  # time inside validation and test loops, summed
+        self.first_step_at: float | None = None
+        self._e0 = 0.0
         self._t0: float | None = None
         self._train_losses: list[float] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self._t0 = time.perf_counter()
+        if self.first_step_at is None:
+            self.first_step_at = time.time()  # this invocation's first step (not checkpointed)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self._t0 is not None:
@@ -36,7 +41,17 @@ class History(L.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self._train_losses.append(float(loss))
 
+    def on_validation_start(self, trainer, pl_module):
+        self._e0 = time.perf_counter()
+
+    def on_test_start(self, trainer, pl_module):
+        self._e0 = time.perf_counter()
+
+    def on_test_end(self, trainer, pl_module):
+        self.eval_s += time.perf_counter() - self._e0
+
     def on_validation_end(self, trainer, pl_module):
+        self.eval_s += time.perf_counter() - self._e0
         if trainer.sanity_checking or "val/loss" not in trainer.callback_metrics:
             return
         step = trainer.global_step
@@ -58,11 +73,12 @@ class History(L.Callback):
         self._train_losses = []
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "train_s": self.train_s, "train_losses": self._train_losses}
+        return {"rows": self.rows, "train_s": self.train_s, "eval_s": self.eval_s, "train_losses": self._train_losses}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rows = list(state["rows"])
         self.train_s = float(state["train_s"])
+        self.eval_s = float(state.get("eval_s", 0.0))
         self._train_losses = list(state["train_losses"])
 
 

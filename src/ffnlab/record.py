@@ -7,7 +7,8 @@ from the record (ffnlab.plan), the report reads it (ffnlab.report.collect), and 
 
 Schema history: 1 (until 2026-11) had no version discipline: fields were added without a bump, a control flag
 (`is_global_zero`) could ride along, and some fields are missing from older records. 2 was the first typed
-record. 3 adds the `diagnostics` block (ffnlab.diagnostics; None in older records). `read_record` migrates every
+record. 3 adds the `diagnostics` block (ffnlab.diagnostics; None in older records); 4 adds `eval_s` and
+`setup_s`, where a run's time goes besides its training steps. `read_record` migrates every
 older record into this dataclass; unknown fields are kept in `extra`, never dropped.
 """
 
@@ -29,7 +30,7 @@ from ffnlab.keys import identity_config
 
 RECORD_NAME = "metrics.json"
 OUTCOME_NAME = "outcome.json"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "failed", "diverged")  # a record's status; a folder without a readable one is missing/corrupt
 OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused", "interrupted")
 
@@ -124,6 +125,8 @@ class RunRecord:
     tokens_per_s: float | None = None  # training tokens per second inside training steps
     train_s: float | None = None  # seconds inside training steps
     wall_s: float | None = None  # seconds for the whole run, data loading and evaluations included
+    eval_s: float | None = None  # seconds inside validation and test loops
+    setup_s: float | None = None  # seconds from the job's start to its first training step (data, model, Lightning)
     resumed_from_step: int | None = None
     peak_rss_mb: float | None = None  # peak resident memory of the process, MiB
     peak_gpu_mb: float | None = None  # torch.cuda.max_memory_allocated, MiB (None without CUDA)

@@ -98,8 +98,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
-def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int
-        ) -> tuple[dict[str, Any], bool]:
+def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int,
+        t_job: float | None = None) -> tuple[dict[str, Any], bool]:
     """Train one model; returns (the record's measured fields, whether this process is rank 0). Raises on failure."""
     import torch
 
@@ -110,6 +110,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
 
     quiet_third_party()  # again, now that Lightning is imported (it adds console handlers of its own on import)
     t_start = time.time()
+    t_job = t_job or t_start
     _reset_peak_rss()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -166,7 +167,9 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
                     test_bpb=bits_per_byte(test_loss, info.bytes_per_token["test"]) if test_loss else None),
         history=[Evaluation(**r) for r in rows],
         tokens_per_s=train_tokens / history.train_s if history.train_s else None, train_s=history.train_s,
-        wall_s=time.time() - t_start, resumed_from_step=dm.start_step or None,
+        wall_s=time.time() - t_start, eval_s=round(history.eval_s, 3),
+        setup_s=round(history.first_step_at - t_job, 3) if history.first_step_at else None,
+        resumed_from_step=dm.start_step or None,
         peak_rss_mb=_peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
         peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
         data=info, error=test_error, diagnostics=Diagnostics(**diag.block()) if diag else None,
@@ -232,6 +235,7 @@ def _job(cfg: DictConfig) -> float:
     from ffnlab.lit import DivergedError
 
     quiet_third_party()  # here, not only in cli(): a launcher's worker processes run this function alone
+    t_job = time.time()
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
@@ -277,7 +281,7 @@ def _job(cfg: DictConfig) -> float:
                        versions=versions())
     t0, rank0 = time.time(), True
     try:
-        fields, rank0 = fit(cfg, run_dir, identity, source, resume, start_step)
+        fields, rank0 = fit(cfg, run_dir, identity, source, resume, start_step, t_job)
         for key, value in fields.items():
             setattr(record, key, value)
     except DivergedError as e:
