@@ -4,6 +4,7 @@ build through here, so a benchmark times exactly what a study trains.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from ffnlab.callbacks import AtomicCheckpointIO
 from ffnlab.config import check
 from ffnlab.data import LMDataModule
 from ffnlab.errors import ConfigError
-from ffnlab.io import output_dir
+from ffnlab.io import cache_dir, output_dir
 from ffnlab.lit import LitLM
 from ffnlab.model import ModelConfig
 
@@ -71,6 +72,8 @@ def datamodule(cfg: DictConfig, source=None, max_steps: int | None = None) -> LM
 
 
 def module(cfg: DictConfig, vocab_size: int, full_eval_steps: tuple[int, ...] = ()) -> LitLM:
+    if "perf" in cfg and cfg.perf.compile:  # compiled kernels persist across runs and processes in ffnlab's cache
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir(cfg.data.cache_dir) / "inductor"))
     return LitLM(model_dict(cfg, vocab_size), seed=cfg.seed, optim=_plain(cfg.optim),
                  max_steps=cfg.trainer.max_steps, full_eval_steps=full_eval_steps,
                  curve_val_batches=cfg.trainer.curve_val_batches, perf=_plain(cfg.perf) if "perf" in cfg else None)
