@@ -24,6 +24,28 @@ def sigm(x):
     return 1 / (1 + torch.exp(-x))
 
 
+def f32(v: float) -> float:
+    return float(torch.tensor(v, dtype=torch.float32))
+
+
+def softplus(v: float) -> float:
+    return math.log1p(math.exp(v))
+
+
+THIRD = f32(1 / 3)
+XIELU_P = softplus(f32(math.log(math.expm1(0.8))))  # α_p = softplus(a_p) = 0.8 at init
+XIELU_N = 0.5 + softplus(f32(math.log(math.expm1(0.3))))  # α_n = β + softplus(a_n) = 0.8 at init
+
+
+def rms_normed(u, eps=1e-6):
+    return u / torch.sqrt((u**2).mean(-1, keepdim=True) + eps)
+
+
+def layer_normed(u, eps=1e-5):
+    centred = u - u.mean(-1, keepdim=True)
+    return centred / torch.sqrt((centred**2).mean(-1, keepdim=True) + eps)
+
+
 # The reference formulas, written from ../shared/reference/glu-variants.md without using ffnlab.
 REFERENCE = {
     "relu": lambda a, b: torch.clamp(a, min=0),
@@ -41,6 +63,18 @@ REFERENCE = {
     "sigmoid": lambda a, b: sigm(a),
     "softplus": lambda a, b: torch.log1p(torch.exp(a)),
     "swiglu_beta": lambda a, b: a * sigm(a) * b,  # β initialised to 1
+    # 2022-2026, written from the papers' formulas and the published initial values
+    # (parameters are stored in float32, so the published 0.8 and 1/3 enter as their float32 roundings)
+    "xielu": lambda a, b: torch.where(a > 0, XIELU_P * a**2 + 0.5 * a,
+                                      XIELU_N * (torch.exp(torch.clamp(a, max=-1e-6)) - 1 - a) + 0.5 * a),
+    "polynorm": lambda a, b: sum(rms_normed(a**k) for k in (1, 2, 3)) * THIRD,
+    "polyrelu": lambda a, b: sum(torch.clamp(a, min=0) ** k for k in (1, 2, 3)) * THIRD,
+    "drelu": lambda a, b: torch.clamp(a, min=0) * torch.clamp(b, min=0),
+    "geglu_tanh": lambda a, b: 0.5 * a * (1 + torch.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))) * b,
+    "swiglu_oss": lambda a, b: (torch.clamp(a, max=7) * sigm(1.702 * torch.clamp(a, max=7))
+                                * (torch.clamp(b, -7, 7) + 1)),
+    "leaky_relu2": lambda a, b: torch.where(a > 0, a, 0.5 * a) ** 2,
+    "solu": lambda a, b: layer_normed(a * torch.exp(a) / torch.exp(a).sum(-1, keepdim=True)),
 }
 
 
@@ -48,12 +82,13 @@ def test_every_registered_variant_has_a_reference():
     assert set(REFERENCE) == set(VARIANTS)
 
 
+@pytest.mark.parametrize("scale", [2.0, 12.0])  # 12: pre-activations beyond gpt-oss's clamp at ±7
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_forward_matches_reference_formula(name):
+def test_forward_matches_reference_formula(name, scale):
     torch.manual_seed(0)
     v = get_variant(name)
     ffn = FeedForward(8, 12, v).double()
-    x = torch.randn(3, 5, 8, dtype=torch.float64) * 2
+    x = torch.randn(3, 5, 8, dtype=torch.float64) * scale
     a = x @ ffn.w.weight.T
     b = x @ ffn.v.weight.T if v.gated else None
     expected = REFERENCE[name](a, b) @ ffn.w2.weight.T
@@ -87,9 +122,9 @@ def test_unknown_variant_lists_valid_names():
 def test_parameter_parity_within_one_percent(d_model):
     base = ffn_param_count(d_model, hidden_dim(d_model, gated=False), get_variant("relu"))
     for v in VARIANTS.values():
-        n = ffn_param_count(d_model, hidden_dim(d_model, v.gated), v)
+        n = ffn_param_count(d_model, hidden_dim(d_model, v.gated, per_unit_params=v.per_unit_params), v)
         assert abs(n - base) / base < 0.01, (v.name, n, base)
-        if d_model % 3 == 0 and not v.learned_beta:
+        if d_model % 3 == 0 and not v.learned_beta and v.module is None:
             assert n == base, (v.name, n, base)
 
 
@@ -99,6 +134,7 @@ def test_paper_sizes_and_rounding_rule():
     assert hidden_dim(100, gated=True) == 267  # 266.67 → nearest
     assert hidden_dim(128, gated=True, multiple_of=64) == 320  # 341.33 → nearest multiple of 64
     assert hidden_dim(128, gated=True, match_params=False) == 512  # the unmatched pitfall
+    assert hidden_dim(128, gated=False, per_unit_params=2) == 508  # 512·256/258: SoLU's LayerNorm paid for
 
 
 def test_param_count_counts_real_parameters():
@@ -117,13 +153,14 @@ def test_every_impl_matches_the_reference_outputs_and_gradients(name):
     x = torch.randn(2, 5, 16, dtype=torch.float64, requires_grad=True)
     weight = torch.linspace(-1, 1, 2 * 5 * 16, dtype=torch.float64).view(2, 5, 16)
     results = {}
-    for impl in IMPLS:
+    impls = [i for i in IMPLS if i != "recompute" or ffn.act is None]  # recompute refuses those (tested below)
+    for impl in impls:
         ffn.impl, x.grad = impl, None
         ffn.zero_grad()
         y = ffn(x)
         (y * weight).sum().backward()
         results[impl] = [y.detach(), x.grad.clone()] + [p.grad.clone() for p in ffn.parameters()]
-    for impl in IMPLS:
+    for impl in impls:
         for got, want in zip(results[impl], results["naive"], strict=True):
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
@@ -178,3 +215,33 @@ def test_recompute_under_bf16_autocast_matches_naive():
 def test_unknown_impl_says_what_to_use():
     with pytest.raises(ValueError, match="perf.ffn_impl"):
         FeedForward(8, 12, get_variant("relu"), impl="flash")
+
+
+def test_recompute_refuses_a_parametrised_activation_in_one_line():
+    from ffnlab.errors import FfnlabError
+
+    with pytest.raises(FfnlabError, match="perf.ffn_impl=naive or fused") as e:
+        FeedForward(8, 12, get_variant("xielu"), impl="recompute")
+    assert "\n" not in str(e.value)
+
+
+def test_parametrised_activations_start_at_their_published_values_at_every_seed():
+    from ffnlab.model import ModelConfig, Transformer
+
+    for seed in (0, 1):
+        m = Transformer(ModelConfig(vocab_size=64, seq_len=8, d_model=16, n_layers=2, n_heads=2, ffn="xielu"), seed)
+        act = m.blocks[1].ffn.act
+        assert torch.nn.functional.softplus(act.alpha_p).item() == pytest.approx(0.8)
+        assert (0.5 + torch.nn.functional.softplus(act.alpha_n)).item() == pytest.approx(0.8)
+        p = Transformer(ModelConfig(vocab_size=64, seq_len=8, d_model=16, n_layers=2, n_heads=2, ffn="polynorm"), seed)
+        assert torch.equal(p.blocks[0].ffn.act.weight, torch.full((3,), 1 / 3)) and p.blocks[0].ffn.act.bias == 0
+        s = Transformer(ModelConfig(vocab_size=64, seq_len=8, d_model=16, n_layers=2, n_heads=2, ffn="solu"), seed)
+        norm = s.blocks[0].ffn.act.norm
+        assert norm.weight.shape == (s.cfg.d_ff,) and torch.all(norm.weight == 1) and torch.all(norm.bias == 0)
+
+
+def test_the_new_activations_learn_their_parameters():
+    ffn = FeedForward(8, 12, get_variant("polynorm")).double()
+    x = torch.randn(4, 3, 8, dtype=torch.float64)
+    ffn(x).square().sum().backward()
+    assert ffn.act.weight.grad.abs().sum() > 0 and ffn.act.bias.grad.abs().sum() > 0

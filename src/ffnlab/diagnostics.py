@@ -12,7 +12,7 @@ Per layer, over the fixed tokens; the hidden activation is h = act(xW), times xV
   dead_frac        fraction of hidden units with |h| < SMALL · RMS(h) on every one of the fixed tokens
   hidden_mean      mean of h;  hidden_rms: RMS of h
   act_rms          RMS of act(xW) (for a gated variant: the gate branch)
-  lin_rms          RMS of xV, the linear branch (gated variants only)
+  lin_rms          RMS of the linear branch as it enters the product (xV, or its transform; gated only)
   act_mean, sat_low, sat_high   for activations bounded in (0, 1) (sigmoid, GLU's gate): the mean value and
                    the fractions below SAT and above 1 − SAT (saturated)
   ffn_write        RMS(FFN output) / RMS(residual stream the FFN adds to): how much the FFN writes
@@ -105,8 +105,8 @@ def measure(model: nn.Module, idx: torch.Tensor) -> dict[str, list[float | None]
     for block, c in zip(model.blocks, captured, strict=True):
         ffn = block.ffn
         h_w = ffn.w(c["ffn_in"])
-        h_v = ffn.v(c["ffn_in"]) if ffn.v is not None else None
-        act = ffn.gate(h_w, None, ffn.beta)  # act(xW) alone (Swish_β with the learned β)
+        h_v = ffn.linear_branch(ffn.v(c["ffn_in"])) if ffn.v is not None else None  # as it enters the product
+        act = ffn.activate(h_w)  # act(xW) alone (Swish_β with the learned β; a parametrised activation)
         hidden = act * h_v if h_v is not None else act
         per_layer.append(layer_stats(h_w, h_v, act, hidden, c["ffn_out"], c["resid_out"] - c["ffn_out"],
                                      c["resid_out"], ffn.variant.bounded))

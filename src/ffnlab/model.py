@@ -67,7 +67,8 @@ class ModelConfig:
 
     @property
     def d_ff(self) -> int:
-        return hidden_dim(self.d_model, self.gated, self.ffn_mult, self.match_params, self.multiple_of)
+        return hidden_dim(self.d_model, self.gated, self.ffn_mult, self.match_params, self.multiple_of,
+                          get_variant(self.ffn).per_unit_params)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,11 +206,14 @@ def init_weights(model: Transformer, seed: int) -> None:
             relu, 400 steps: final val loss 5.57 T5-style, 5.15 with a 0.02 embedding and no input scale,
             4.84 with this rule; gpt2 init 4.86. See experiments/shazeer/README.md.)
     gpt2:   everything ~ N(0, 0.02²), output projections (attn.out, ffn.w2; never W or V) × 1/sqrt(2·layers).
-    Norm gains and learned Swish β start at 1.
+    Norm gains and learned Swish β start at 1; a parametrised activation (ffnlab.ffn: xIELU, PolyNorm, ...)
+    keeps the init its paper publishes, the same at every seed.
     """
     cfg = model.cfg
     with torch.no_grad():
         for name, p in model.named_parameters():
+            if ".ffn.act." in name:  # a parametrised activation's own parameters keep their published init
+                continue
             if p.dim() == 1:  # RMSNorm gains, learned β
                 p.fill_(1.0)
                 continue
