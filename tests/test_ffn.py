@@ -70,6 +70,7 @@ REFERENCE = {
     "polynorm": lambda a, b: sum(rms_normed(a**k) for k in (1, 2, 3)) * THIRD,
     "polyrelu": lambda a, b: sum(torch.clamp(a, min=0) ** k for k in (1, 2, 3)) * THIRD,
     "drelu": lambda a, b: torch.clamp(a, min=0) * torch.clamp(b, min=0),
+    "gelu_tanh": lambda a, b: 0.5 * a * (1 + torch.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))),
     "geglu_tanh": lambda a, b: 0.5 * a * (1 + torch.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3))) * b,
     "swiglu_oss": lambda a, b: (torch.clamp(a, max=7) * sigm(1.702 * torch.clamp(a, max=7))
                                 * (torch.clamp(b, -7, 7) + 1)),
@@ -245,3 +246,25 @@ def test_the_new_activations_learn_their_parameters():
     x = torch.randn(4, 3, 8, dtype=torch.float64)
     ffn(x).square().sum().backward()
     assert ffn.act.weight.grad.abs().sum() > 0 and ffn.act.bias.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["gelu_tanh", "swiglu"])
+def test_ffn_biases_every_impl_alike_and_counted(name):
+    torch.manual_seed(0)
+    v = get_variant(name)
+    ffn = FeedForward(16, 24, v, bias=True).double()
+    with torch.no_grad():
+        for p in (ffn.w.bias, ffn.w2.bias, *((ffn.v.bias,) if ffn.v is not None else ())):
+            p.normal_()
+    assert sum(p.numel() for p in ffn.parameters()) == ffn_param_count(16, 24, v, bias=True)
+    x = torch.randn(2, 5, 16, dtype=torch.float64)
+    outs = {}
+    for impl in IMPLS:
+        ffn.impl = impl
+        ffn.zero_grad()
+        y = ffn(x)
+        y.square().sum().backward()
+        outs[impl] = [y.detach()] + [p.grad.clone() for p in ffn.parameters()]
+    for impl in IMPLS:
+        for got, want in zip(outs[impl], outs["naive"], strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -121,3 +121,21 @@ def test_too_long_sequence_is_rejected():
     m = Transformer(cfg(), seed=0)
     with pytest.raises(ConfigError, match="seq_len"):
         m(torch.zeros(1, 17, dtype=torch.long))
+
+
+@pytest.mark.parametrize("family,ffn,d_ff,ratio", [
+    ("relu", "relu", 512, 1.0), ("gpt2", "gelu_tanh", 512, 131712 / 131072), ("gpt2_matched", "gelu_tanh", 512, 1.0),
+    ("llama", "swiglu", 352, 1.03125), ("llama_matched", "swiglu", 341, 130944 / 131072),
+    ("palm", "swiglu", 512, 1.5), ("palm_matched", "swiglu", 341, 130944 / 131072),
+    ("gemma", "geglu_tanh", 1024, 3.0), ("gemma_matched", "geglu_tanh", 341, 130944 / 131072)])
+def test_family_presets_build_the_ffn_each_family_ships_and_its_matched_twin(family, ffn, d_ff, ratio):
+    from ffnlab import config
+    from ffnlab.build import model_dict
+
+    cfg = config.compose([f"family={family}", "model=small"])
+    model = Transformer(ModelConfig(**model_dict(cfg, 4096)), seed=0)
+    assert model.cfg.ffn == ffn and model.cfg.d_ff == d_ff
+    assert model.param_counts()["ffn"] / (4 * 131072) == pytest.approx(ratio)
+    biases = [n for n, _ in model.named_parameters() if n.endswith(".bias")]
+    assert all(".ffn." in n for n in biases) and bool(biases) == (family == "gpt2")  # FFN only, GPT-2 only
+    assert all(p.abs().sum() == 0 for n, p in model.named_parameters() if n.endswith(".bias"))  # zero at init

@@ -234,10 +234,15 @@ def test_every_experiment_composes_and_names_valid_variants_and_settings(name):
     assert cfg.sweep_name == name
     params = cfg.hydra.sweeper.params
     job = compose([f"experiment={name}"])
+    from ffnlab.config import CONF_DIR
+
     for key, values in params.items():  # every value of every swept setting fits the typed config and can run
         for value in str(values).split(","):
-            one = job.copy()
-            OmegaConf.update(one, key, yaml.safe_load(value))  # the schema checks the type on assignment
+            if (CONF_DIR / key).is_dir():  # a config group (family=gpt2): compose its choice
+                one = compose([f"experiment={name}", f"{key}={value}"])
+            else:
+                one = job.copy()
+                OmegaConf.update(one, key, yaml.safe_load(value))  # the schema checks the type on assignment
             get_variant(one.ffn)
             validate_model(one)
 

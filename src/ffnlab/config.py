@@ -30,7 +30,9 @@ class ModelSection:
     n_heads: int = 4
     ffn_mult: float = 4.0  # plain d_ff = ffn_mult · d_model; gated variants get 2/3 of it when match_params
     match_params: bool = True  # False: every variant at the plain d_ff (the 1.5× pitfall)
-    multiple_of: int | None = None  # round d_ff up to a multiple of this (None: nearest integer)
+    multiple_of: int | None = None  # round d_ff to the nearest multiple of this (None: nearest integer)
+    round_up: bool | None = None  # LLaMA's rounding: the integer part, then up to multiple_of
+    ffn_bias: bool | None = None  # biases in the FFN only (GPT-2 ships them); null: none
     dropout: float = 0.0
     init: str = "fan_in"  # fan_in (T5) | gpt2 (std 0.02, scaled output projections)
     rope_base: float = 10000.0

@@ -159,6 +159,7 @@ VARIANTS: dict[str, Variant] = {
                 module=PolyReLU),
         Variant("drelu", F.relu, True, "Song et al. 2024, TurboSparse dReLU: ReLU(xW) ⊙ ReLU(xV) (arXiv 2406.05955)",
                 linear=F.relu),
+        Variant("gelu_tanh", _gelu_tanh, False, "GPT-2 (Radford et al. 2019): GELU with the tanh approximation"),
         Variant("geglu_tanh", _gelu_tanh, True, "Gemma (Google 2024): GeGLU with the tanh-approximated GELU"),
         Variant("swiglu_oss", _oss_gate, True, "gpt-oss (OpenAI 2025): clamp(g, max 7)·σ(1.702·g)·(clamp(l, ±7) + 1), "
                 "as in its reference swiglu()", linear=_oss_linear),
@@ -182,8 +183,12 @@ def get_variant(name: str) -> Variant:
         raise UnknownVariantError(f"unknown FFN variant {name!r}; valid names: {valid}") from None
 
 
-def round_width(width: float, multiple_of: int | None = None) -> int:
-    """The one rounding rule: nearest integer (halves up), or the nearest multiple of `multiple_of`."""
+def round_width(width: float, multiple_of: int | None = None, up: bool = False) -> int:
+    """The one rounding rule: nearest integer (halves up), or the nearest multiple of `multiple_of`.
+    up=True is LLaMA's: the integer part, then up to the next multiple of `multiple_of`."""
+    if up:
+        whole = int(width)
+        return -(-whole // multiple_of) * multiple_of if multiple_of else whole
     if multiple_of:
         return max(multiple_of, int(math.floor(width / multiple_of + 0.5)) * multiple_of)
     return int(math.floor(width + 0.5))
@@ -196,6 +201,7 @@ def hidden_dim(
     match_params: bool = True,
     multiple_of: int | None = None,
     per_unit_params: int = 0,
+    round_up: bool = False,
 ) -> int:
     """d_ff for a variant. Plain: ffn_mult·d_model. Gated: 2/3 of that, so 3·d·(2/3·d_ff) = 2·d·d_ff.
 
@@ -209,14 +215,16 @@ def hidden_dim(
     if per_unit_params and match_params:
         m = (3 if gated else 2) * d_model
         width = width * m / (m + per_unit_params)
-    return round_width(width, multiple_of)
+    return round_width(width, multiple_of, up=round_up)
 
 
-def ffn_param_count(d_model: int, d_ff: int, variant: Variant) -> int:
-    """Exact FFN parameter count (W, V if gated, W2, β if learned, the activation module's own); no biases."""
+def ffn_param_count(d_model: int, d_ff: int, variant: Variant, bias: bool = False) -> int:
+    """Exact FFN parameter count (W, V if gated, W2, β if learned, the activation module's own, and the biases of
+    a model family that ships them)."""
     matrices = 3 if variant.gated else 2
     own = sum(p.numel() for p in variant.module(d_ff).parameters()) if variant.module else 0
-    return matrices * d_model * d_ff + (d_ff if variant.learned_beta else 0) + own
+    biases = ((2 if variant.gated else 1) * d_ff + d_model) if bias else 0
+    return matrices * d_model * d_ff + (d_ff if variant.learned_beta else 0) + own + biases
 
 
 IMPLS = ("naive", "fused", "recompute")
@@ -264,7 +272,8 @@ class FeedForward(nn.Module):
     (plain ReLU stores d_ff either way: its backward needs only its output).
     """
 
-    def __init__(self, d_model: int, d_ff: int, variant: Variant, dropout: float = 0.0, impl: str = "naive"):
+    def __init__(self, d_model: int, d_ff: int, variant: Variant, dropout: float = 0.0, impl: str = "naive",
+                 bias: bool = False):
         super().__init__()
         if impl not in IMPLS:
             raise ValueError(f"unknown FFN impl {impl!r}; use one of {', '.join(IMPLS)} (perf.ffn_impl)")
@@ -272,9 +281,9 @@ class FeedForward(nn.Module):
             raise FfnlabError(f"perf.ffn_impl=recompute cannot recompute {variant.name}'s parametrised activation; "
                               "use perf.ffn_impl=naive or fused")
         self.variant, self.impl, self.d_ff = variant, impl, d_ff
-        self.w = nn.Linear(d_model, d_ff, bias=False)
-        self.v = nn.Linear(d_model, d_ff, bias=False) if variant.gated else None
-        self.w2 = nn.Linear(d_ff, d_model, bias=False)
+        self.w = nn.Linear(d_model, d_ff, bias=bias)  # biases: only for a model family that ships them (GPT-2)
+        self.v = nn.Linear(d_model, d_ff, bias=bias) if variant.gated else None
+        self.w2 = nn.Linear(d_ff, d_model, bias=bias)
         self.beta = nn.Parameter(torch.ones(d_ff)) if variant.learned_beta else None
         self.act = variant.module(d_ff) if variant.module else None  # its parameters: ffn.act.*
         self.drop = nn.Dropout(dropout)
@@ -296,11 +305,13 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, C)
         if self.impl == "fused" and self.v is not None:
-            h_w, h_v = F.linear(x, torch.cat([self.w.weight, self.v.weight])).split(self.d_ff, dim=-1)
+            b = torch.cat([self.w.bias, self.v.bias]) if self.w.bias is not None else None
+            h_w, h_v = F.linear(x, torch.cat([self.w.weight, self.v.weight]), b).split(self.d_ff, dim=-1)
         else:
             h_w, h_v = self.w(x), (self.v(x) if self.v is not None else None)  # (B, T, F) each
         if self.impl != "recompute" or (self.training and self.drop.p > 0):  # dropout needs the stored mask
             return self.w2(self.drop(self.gate(h_w, h_v, self.beta)))  # (B, T, C)
         empty = h_w.new_empty(0)
-        return _GateThenProject.apply(h_w, h_v if h_v is not None else empty, self.w2.weight,
-                                      self.beta if self.beta is not None else empty, self.gate)
+        y = _GateThenProject.apply(h_w, h_v if h_v is not None else empty, self.w2.weight,
+                                   self.beta if self.beta is not None else empty, self.gate)
+        return y + self.w2.bias if self.w2.bias is not None else y

@@ -31,6 +31,8 @@ class ModelConfig:
     ffn_mult: float = 4.0  # plain d_ff = ffn_mult · d_model; gated variants get 2/3 of it
     match_params: bool = True  # False: every variant at the plain d_ff (the 1.5× pitfall)
     multiple_of: int | None = None  # round d_ff to a multiple of this (None: nearest integer)
+    round_up: bool | None = None  # LLaMA's rounding: the integer part of the width, then up to multiple_of
+    ffn_bias: bool | None = None  # biases in the FFN's matrices (GPT-2 ships them); never elsewhere
     dropout: float = 0.0  # Shazeer used none in pre-training
     init: str = "fan_in"  # "fan_in": std = fan_in^-1/2 (T5/Mesh-TF); "gpt2": std 0.02, scaled out-projections
     rope_base: float = 10000.0
@@ -68,7 +70,7 @@ class ModelConfig:
     @property
     def d_ff(self) -> int:
         return hidden_dim(self.d_model, self.gated, self.ffn_mult, self.match_params, self.multiple_of,
-                          get_variant(self.ffn).per_unit_params)
+                          get_variant(self.ffn).per_unit_params, bool(self.round_up))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,7 +122,7 @@ class Block(nn.Module):
         self.norm1 = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = CausalSelfAttention(cfg)
         self.norm2 = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.ffn = FeedForward(cfg.d_model, cfg.d_ff, get_variant(cfg.ffn), cfg.dropout, ffn_impl)
+        self.ffn = FeedForward(cfg.d_model, cfg.d_ff, get_variant(cfg.ffn), cfg.dropout, ffn_impl, bool(cfg.ffn_bias))
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -172,7 +174,8 @@ class Transformer(nn.Module):
         """Exact counts: total (tied embedding once), FFN, and non-embedding."""
         total = sum(p.numel() for p in self.parameters())
         ffn = sum(p.numel() for n, p in self.named_parameters() if ".ffn." in n)
-        expected_ffn = self.cfg.n_layers * ffn_param_count(self.cfg.d_model, self.cfg.d_ff, get_variant(self.cfg.ffn))
+        expected_ffn = self.cfg.n_layers * ffn_param_count(self.cfg.d_model, self.cfg.d_ff, get_variant(self.cfg.ffn),
+                                                           bool(self.cfg.ffn_bias))
         assert ffn == expected_ffn, (ffn, expected_ffn)
         return {"total": total, "ffn": ffn, "non_embedding": total - self.tok_emb.weight.numel()}
 
@@ -213,6 +216,9 @@ def init_weights(model: Transformer, seed: int) -> None:
     with torch.no_grad():
         for name, p in model.named_parameters():
             if ".ffn.act." in name:  # a parametrised activation's own parameters keep their published init
+                continue
+            if name.endswith(".bias"):  # FFN biases of a model family that ships them start at zero (GPT-2)
+                p.zero_()
                 continue
             if p.dim() == 1:  # RMSNorm gains, learned β
                 p.fill_(1.0)
