@@ -138,6 +138,7 @@ class TrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     ffn: str = "relu"
+    ffn_family: str | None = None  # set by conf/family/*: which family's FFN this run builds (a label)
     seed: int = 0
     data_seed: int = 0
     perf: PerfSection = field(default_factory=PerfSection)

@@ -33,11 +33,13 @@ COMPARED = Role("compared", identity=True, setting=False, folder=True)  # what a
 SOURCE = Role("source", identity=False, setting=False, folder=True)  # where the data is read (its hash: WHAT)
 WHERE = Role("where", identity=False, setting=False, folder=False)  # where outputs and caches live
 HOW = Role("how", identity=False, setting=False, folder=False)  # speed, memory, display, placement, reuse
+LABEL = Role("label", identity=False, setting=False, folder=False)  # a name for what other keys already say
 
 ROLES: dict[str, Role] = {
     "ffn": COMPARED,
     "seed": COMPARED,
     "data_seed": COMPARED,
+    "ffn_family": LABEL,  # conf/family/*: its ffn and model keys are the identity; the label only groups runs
     "data.path": SOURCE,
     "data.hub.path": SOURCE,
     "sweep_name": WHERE,
