@@ -374,3 +374,27 @@ def test_loss_correlations_rank_each_statistic_against_the_loss_at_its_horizon()
     assert got.loc[("early", "ffn_write"), "rho"] == pytest.approx(stats.spearmanr(write, final[::-1])[0])
     assert got.loc[("final", "ffn_write"), "n_variants"] == 5
     assert "| FFN write |" in correlations_markdown(corr)
+
+
+def test_families_view_puts_shipped_ffns_beside_their_parameters_and_matched_twins():
+    from ffnlab.report.families import markdown, table
+    from ffnlab.report.stats import welch
+
+    rng = np.random.default_rng(0)
+    rows = []
+    spec = {"relu": ("relu", 131072, 4.40, "r"), "palm": ("swiglu", 196608, 4.35, "p"),
+            "palm_matched": ("swiglu", 130944, 4.38, "s"), "llama_matched": ("swiglu", 130944, 4.38, "s")}
+    for label, (ffn, params, mean, exp) in spec.items():
+        for seed in range(4):
+            loss = mean + 0.004 * rng.standard_normal() if exp != "s" else 4.38 + 0.001 * seed
+            rows.append({"status": "ok" if label != "llama_matched" else "duplicate", "cfg.ffn_family": label,
+                         "ffn": ffn, "seed": seed, "final_val_loss": loss, "params_ffn": params, "d_ff": 1,
+                         "flops_per_token": 3.0 * params, "tokens": 1000, "experiment_hash": f"{exp}{seed}"})
+    runs = pd.DataFrame(rows)
+    t = table(runs)
+    loss = {k: runs.loc[runs["cfg.ffn_family"] == k, "final_val_loss"].to_numpy() for k in spec}
+    assert t.loc["palm", "params_vs_relu"] == pytest.approx(1.5)
+    assert t.loc["palm", "vs_matched"] == pytest.approx(welch(loss["palm"], loss["palm_matched"])[0])
+    assert t.loc["palm", "delta_hi"] == pytest.approx(welch(loss["palm"], loss["relu"])[2])
+    assert t.loc["llama_matched", "n"] == 4 and t.loc["palm_matched", "same_runs_as"] == "llama_matched"
+    assert list(t.index) == ["relu", "llama_matched", "palm", "palm_matched"] and "1.50×" in markdown(t)

@@ -22,7 +22,9 @@ Outputs (all in --out):
                  statistics at every evaluation (per layer and per matrix: in the records)
   figures/       PNG + SVG: delta_by_horizon (the paper-style comparison), final_loss, curves, delta_vs_paper,
                  loss_vs_flops, loss_vs_time, throughput_memory; with diagnostics also diagnostics_over_training,
-                 diagnostics_by_layer, sparsity_vs_loss
+                 diagnostics_by_layer, sparsity_vs_loss; with family presets (ffn_family) also
+                 families.md (each family's FFN as shipped and matched: loss, FFN parameters, FLOPs, Δ vs
+                 ReLU, shipped − matched) and figures/families_params, families_flops
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
   REPORT_COMMAND.txt  the command that wrote this folder (kept as it is by a rebuild from records/)
@@ -45,6 +47,7 @@ from ffnlab.errors import cli_errors
 from ffnlab.record import OUTCOME_NAME, RECORD_NAME
 from ffnlab.report import collect, plots, stats, tables
 from ffnlab.report import diagnostics as diag
+from ffnlab.report import families as fam
 
 
 def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -91,7 +94,8 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
 
 MANIFEST = ".ffnlab-report.json"  # the files the last report wrote here: the only ones a new report removes
 FIGURES = ("final_loss", "curves", "loss_vs_flops", "loss_vs_time", "delta_vs_paper", "delta_by_horizon",
-           "throughput_memory", "by_setting", "diagnostics_over_training", "diagnostics_by_layer", "sparsity_vs_loss")
+           "throughput_memory", "by_setting", "diagnostics_over_training", "diagnostics_by_layer", "sparsity_vs_loss",
+           "families_params", "families_flops")
 OVER_TRAINING = ("zero_frac", "small_frac", "dead_frac", "act_mean", "ffn_write", "resid_kurtosis", "resid_max_ratio",
                  "update_ratio")
 
@@ -280,6 +284,13 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         figdir.mkdir(parents=True, exist_ok=True)
         _figures(s, curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves, g, figdir)
     _diagnostics(done, out, figures)
+    if fam.has_families(runs):  # family presets: shipped vs matched, by parameters and FLOPs, never by rank alone
+        t = fam.table(runs)
+        (out / "families.md").write_text(fam.markdown(t))
+        if figures:
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            _save(plots.families(t, "params_ffn"), out / "figures", "families_params")
+            _save(plots.families(t, "train_flops"), out / "figures", "families_flops")
     command = out / "REPORT_COMMAND.txt"
     if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
         command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")

@@ -227,3 +227,23 @@ def sparsity_vs_loss(dsummary: pd.DataFrame, summary: pd.DataFrame, stat: str = 
     ax.set_ylabel("final validation loss (nats/token)")
     ax.set_title("Sparsity against loss, per variant (mean ± std over seeds)")
     return ax
+
+
+def families(table: pd.DataFrame, x: str = "params_ffn", ax=None):
+    """Final loss of each family's FFN against its FFN parameters (x='params_ffn') or training FLOPs
+    (x='train_flops'), mean ± std over seeds; a line joins each shipped FFN to its matched twin.
+    `table` is ffnlab.report.families.table's frame."""
+    ax = _ax(ax)
+    t = table
+    ax.errorbar(t[x], t["val_loss"], yerr=t["val_loss_std"].fillna(0), fmt="o", capsize=2, color="tab:blue")
+    for name, r in t.iterrows():
+        ax.annotate(name, (r[x], r["val_loss"]), fontsize=7, xytext=(3, 3), textcoords="offset points",
+                    color="tab:orange" if name == BASELINE else "black")
+        twin = f"{name}_matched"
+        if twin in t.index:
+            ax.plot([r[x], t.loc[twin, x]], [r["val_loss"], t.loc[twin, "val_loss"]], color="gray", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("FFN parameters" if x == "params_ffn" else "training FLOPs")
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("Families' FFNs: as shipped and parameter-matched (lines join the pairs)")
+    return ax

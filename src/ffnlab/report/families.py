@@ -1,0 +1,73 @@
+"""The families view: model families' FFNs as shipped against their parameter-matched twins (pure pandas).
+
+Runs built from conf/family/* carry `ffn_family` (gpt2, gpt2_matched, ...). As-shipped FFNs do not match ReLU's
+parameters, so this view never ranks them as if they did: it puts each family's loss beside its FFN parameters
+and training FLOPs, its Δ vs ReLU, and the Δ between the shipped FFN and its matched twin: how much of a
+family's advantage is width and how much is the activation. A twin identical to another family's (llama_matched
+and palm_matched are both ffnlab's swiglu) shares its runs; the table says so.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ffnlab.report.stats import BASELINE, welch
+
+COLUMN = "cfg.ffn_family"
+SHIPPED = ("gpt2", "llama", "palm", "gemma")
+
+
+def has_families(runs: pd.DataFrame) -> bool:
+    return COLUMN in runs and runs[COLUMN].notna().any()
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per family label: n, loss mean ± std, FFN parameters and their ratio to ReLU's, training FLOPs,
+    Δ vs the relu label (Welch 95% CI, p), and for a shipped FFN the Δ to its matched twin."""
+    ok = runs[runs["status"].isin(["ok", "duplicate"]) & runs[COLUMN].notna()]  # a shared twin counts for both
+    g = ok.groupby(COLUMN)
+    out = pd.DataFrame({
+        "ffn": g["ffn"].first(), "n": g["final_val_loss"].count(), "val_loss": g["final_val_loss"].mean(),
+        "val_loss_std": g["final_val_loss"].std(ddof=1), "params_ffn": g["params_ffn"].first(),
+        "d_ff": g["d_ff"].first(), "train_flops": (ok["flops_per_token"] * ok["tokens"]).groupby(ok[COLUMN]).first(),
+    })
+    losses = {name: grp["final_val_loss"].to_numpy() for name, grp in g}
+    if BASELINE in losses:
+        out["params_vs_relu"] = out["params_ffn"] / out.loc[BASELINE, "params_ffn"]
+        for name in out.index:
+            d, lo, hi, p = welch(losses[name], losses[BASELINE])
+            out.loc[name, ["delta", "delta_lo", "delta_hi", "p"]] = d, lo, hi, p
+    for name in SHIPPED:
+        twin = f"{name}_matched"
+        if name in losses and twin in losses:
+            d, lo, hi, p = welch(losses[name], losses[twin])
+            out.loc[name, ["vs_matched", "vs_matched_lo", "vs_matched_hi", "vs_matched_p"]] = d, lo, hi, p
+    experiment = g["experiment_hash"].agg(lambda s: tuple(sorted(s.dropna())))
+    out["same_runs_as"] = [", ".join(o for o in out.index if o != n and experiment[o] == experiment[n]) or ""
+                           for n in out.index]
+    order = [BASELINE] + [f for s in SHIPPED for f in (s, f"{s}_matched")]
+    return out.loc[[n for n in order if n in out.index] + [n for n in out.index if n not in order]]
+
+
+def markdown(t: pd.DataFrame) -> str:
+    def f(x, fmt="{:+.3f}"):
+        return "–" if pd.isna(x) else fmt.format(x)
+
+    lines = ["| family FFN | variant | n | val loss | d_ff | FFN params (× ReLU) | training FLOPs | Δ vs ReLU "
+             "[95% CI] (p) | shipped − matched [95% CI] (p) | same runs as |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|---|"]
+    for name, r in t.iterrows():
+        lines.append(
+            f"| {name} | {r['ffn']} | {int(r['n'])} | {r['val_loss']:.3f} ± {f(r['val_loss_std'], '{:.3f}')} | "
+            f"{int(r['d_ff'])} | {int(r['params_ffn']):,} ({f(r.get('params_vs_relu'), '{:.2f}×')}) | "
+            f"{r['train_flops']:.3g} | "
+            + (f"{f(r.get('delta'))} [{f(r.get('delta_lo'))}, {f(r.get('delta_hi'))}] ({f(r.get('p'), '{:.2g}')})"
+               if name != BASELINE else "(baseline)") + " | "
+            + (f"{f(r.get('vs_matched'))} [{f(r.get('vs_matched_lo'))}, {f(r.get('vs_matched_hi'))}] "
+               f"({f(r.get('vs_matched_p'), '{:.2g}')})" if pd.notna(r.get("vs_matched")) else "") + " | "
+            + f"{r['same_runs_as']} |")
+    lines += ["", "As shipped, the families' FFNs do not hold ReLU's parameter count (the × column): compare them "
+              "by loss against parameters and FLOPs (figures/families_params, families_flops), not by rank. "
+              "shipped − matched: the as-shipped FFN's loss minus its twin's at ReLU's parameters, the share of the "
+              "advantage that is width (and biases or rounding) rather than activation. Welch tests, unadjusted.", ""]
+    return "# Model families: FFNs as shipped and parameter-matched\n\n" + "\n".join(lines)
