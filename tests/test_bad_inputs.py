@@ -27,7 +27,7 @@ COMPOSITION = [
     (["seed=abc"], "could not be converted to Integer"),
     (["model.vocab_size=-5"], "Key 'vocab_size' not in 'ModelSection'"),  # the tokenizer decides it
     (["model.dropout=[1]"], "could not be converted to Float"),
-    (["data=nope"], "choose one of: c4, embedded, text"),
+    (["data=nope"], "choose one of: c4, embedded, pg19, pgbooks, text"),
     (["-m", "ffn=relu,gelu", "optim.lrr=1e-3,2e-3"], "Key 'lrr' not in 'OptimSection'"),
     (["trainer.max_steps=0"], "trainer.max_steps must be at least 1"),
     (["trainer.max_steps=-1"], "trainer.max_steps must be at least 1"),

@@ -81,6 +81,19 @@ def test_summary_keeps_sizes_in_the_order_they_were_measured():
     assert len(out) == 8 and out["vs_hf-llama"].notna().all()
 
 
+def test_fair_share_is_the_runs_kept_beside_a_corunner_over_the_threads_share():
+    from ffnlab.bench.study import derive
+
+    df = derive(pd.DataFrame({"arrangement": ["1x2", "1x2", "2x1", "2x1"], "concurrent_runs": [1, 1, 2, 2],
+                              "threads_per_run": [2, 2, 1, 1], "load": ["alone", "corunner"] * 2,
+                              "runs_per_hour": [10.0, 4.0, 17.0, 12.0]}))
+    assert list(df["vs_1x2_alone"]) == [1.0, 0.4, 1.7, 1.2]
+    assert df.loc[1, "fair_share_kept"] == pytest.approx(0.4 / (2 / 3), abs=1e-3)
+    assert df.loc[3, "fair_share_kept"] == pytest.approx(12 / 17 / (2 / 3), abs=1e-3)
+    assert pd.isna(df.loc[0, "fair_share_kept"])
+
+
+@pytest.mark.slow  # two real sweeps with a co-runner (about a minute); the arithmetic is tested above
 def test_study_mode_times_whole_sweeps_per_arrangement_alone_and_beside_a_corunner(tmp_path):
     from ffnlab.bench.cli import main
 

@@ -1,42 +1,34 @@
-"""The end of a sweep: its tally, and the report it writes and prints when two or more variants finished."""
+"""The life of a sweep: its plan at the start, its progress after each run, its tally, and the report it writes
+and prints when two or more variants finished."""
 
 from __future__ import annotations
+
+import json
 
 from conftest import TINY, ffnlab_train
 
 
-def test_a_sweep_ends_with_its_report_printed_and_a_rerun_skips_every_run(env, tmp_path):
-    args = ["-m", "ffn=relu,swiglu", "seed=0,1", *TINY, "report_at_end=true", "trainer.max_steps=16", "sweep_name=r"]
-    first = ffnlab_train(*args, env=env, cwd=tmp_path)
-    report = tmp_path / "multirun" / "r" / "report"
-    headline = (report / "headline.md").read_text()
-    row = next(line for line in headline.splitlines() if line.startswith("| swiglu |"))
-    assert row in first.stdout and "**Verdict.**" in first.stdout  # the table and the verdict, printed
-    assert (report / "figures" / "final_loss.png").is_file() and not (report / "records").exists()
-    again = ffnlab_train(*args, env=env, cwd=tmp_path)
-    assert "4 skipped" in again.stdout + again.stderr  # the report folder is not taken for runs
-    assert (report / "headline.md").read_text() == headline
-
-
-def test_a_sweep_with_one_finished_variant_writes_no_report(env, tmp_path):
-    ffnlab_train("-m", "ffn=relu", "seed=0,1", *TINY, "report_at_end=true", "trainer.max_steps=8", "sweep_name=one",
-                 env=env, cwd=tmp_path)
-    assert not (tmp_path / "multirun" / "one" / "report").exists()
-
-
-def test_a_sweep_says_what_it_will_skip_reuse_and_train_and_where_it_stands_after_each_run(env, tmp_path):
+def test_a_sweep_plans_reports_progress_and_ends_with_its_report(env, tmp_path):
     base = [*TINY, "trainer.max_steps=8"]
-    ffnlab_train("-m", "ffn=relu", "seed=0,1", *base, "sweep_name=a", env=env, cwd=tmp_path)
+    ffnlab_train("-m", "ffn=relu", "seed=0,1", *base, "report_at_end=true", "sweep_name=a", env=env, cwd=tmp_path)
+    assert not (tmp_path / "multirun" / "a" / "report").exists()  # one finished variant: nothing to compare
     ffnlab_train("-m", "ffn=gelu", "seed=0", *base, "sweep_name=b", env=env, cwd=tmp_path)
-    out = ffnlab_train("-m", "ffn=relu,gelu", "seed=0,1", *base, "sweep_name=b", env=env, cwd=tmp_path)
+    args = ["-m", "ffn=relu,gelu", "seed=0,1", *base, "report_at_end=true", "sweep_name=b"]
+    out = ffnlab_train(*args, env=env, cwd=tmp_path)
     log = out.stdout + out.stderr
     assert "4 runs planned: 1 finished here already (skipped), 2 reusable from other sweeps, 1 to train" in log
     assert "4/4 runs done (1 ok, 2 reused, 1 skipped)" in log
+    report = tmp_path / "multirun" / "b" / "report"
+    headline = (report / "headline.md").read_text()
+    row = next(line for line in headline.splitlines() if line.startswith("| gelu |"))
+    assert row in out.stdout and "**Verdict.**" in out.stdout  # the table and the verdict, printed
+    assert (report / "figures" / "final_loss.png").is_file() and not (report / "records").exists()
+    again = ffnlab_train(*args, env=env, cwd=tmp_path)
+    assert "4 skipped" in again.stdout + again.stderr  # the report folder is never taken for runs
+    assert (report / "headline.md").read_text() == headline
 
 
 def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
-    import json
-
     from ffnlab import progress
     from ffnlab.record import write_outcome
 

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "study":
         from ffnlab.bench.study import main_study
 
-        main_study(args, machine(), log=_log)
+        main_study(args, machine(), argv if argv is not None else sys.argv[1:], log=_log)
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

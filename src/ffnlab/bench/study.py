@@ -70,7 +70,11 @@ def measure(overrides: list[str], arrangements: list[str], loads: list[str], log
                        "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in ok))}
                 log(f"{arrangement} {load}: {row['runs']} runs in {wall:.0f} s = {row['runs_per_hour']} runs/h")
                 rows.append(row)
-    df = pd.DataFrame(rows)
+    return derive(pd.DataFrame(rows))
+
+
+def derive(df: pd.DataFrame) -> pd.DataFrame:
+    """The ratios: runs/h against 1x2 alone, and the fair share a sweep keeps beside the co-runner."""
     alone = df[df["load"] == "alone"].set_index("arrangement")["runs_per_hour"]
     base = alone.get("1x2")
     df["vs_1x2_alone"] = (df["runs_per_hour"] / base).round(3) if base else None
@@ -98,12 +102,12 @@ def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
     return "\n".join(lines)
 
 
-def main_study(args, machine: dict, log=print) -> pd.DataFrame:
+def main_study(args, machine: dict, argv: list[str], log=print) -> pd.DataFrame:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     overrides = args.study_overrides
     df = measure(overrides, args.arrangements, args.loads, log=log)
-    command = "ffnlab-bench " + " ".join(map(shlex.quote, sys.argv[1:]))
+    command = "ffnlab-bench " + " ".join(map(shlex.quote, argv))
     df.to_csv(out / "study_throughput.csv", index=False)
     (out / "study_throughput.md").write_text(markdown(df, command, machine))
     log(f"wrote {out}/study_throughput.md and .csv")
