@@ -99,7 +99,7 @@ class SaveLast(L.Callback):
             trainer.save_checkpoint(self.path, weights_only=False)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ffnlab"] = {"config_hash": self.config_hash}
+        checkpoint.setdefault("ffnlab", {})["config_hash"] = self.config_hash
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

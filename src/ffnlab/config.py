@@ -74,13 +74,15 @@ class OptimSection:
     the chosen optimizer does not use stays null (and null fields do not enter a run's identity)."""
 
     name: str | None = None  # null: adamw | adafactor
+    schedule: str | None = None  # adamw: null (cosine) | wsd (warmup-stable-decay, conf/optim/wsd.yaml)
     lr: float = 2e-3
     weight_decay: float = 0.1  # on matrices only
     betas: list[float] | None = None  # adamw
     eps: float | None = None  # adamw
     warmup_frac: float | None = None  # adamw: linear warmup over this fraction of the steps
     min_lr_ratio: float | None = None  # adamw: cosine decays to lr × this
-    warmup_steps: int | None = None  # adafactor: constant lr for these steps, then 1/sqrt(step)
+    warmup_steps: int | None = None  # adafactor: constant lr for these steps, then 1/sqrt(step); wsd: linear warmup
+    cooldown_frac: float | None = None  # wsd: the last fraction of the steps decays linearly to 0
     decay_frac: float | None = None  # adafactor: linear decay to 0 over this last fraction
 
 
@@ -98,6 +100,8 @@ class TrainerSection:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     threads: int | None = None  # torch intra-op threads (null: torch's default)
+    branch_budgets: list[int] | None = None  # optim.schedule=wsd: the max_steps a sweep trains; a run keeps its
+    # checkpoint where each shorter budget's cool-down starts, and a shorter run starts there (ffnlab.branch)
 
 
 @dataclass
@@ -171,6 +175,18 @@ def check(cfg: DictConfig) -> None:
     if packages and not any(importlib.util.find_spec(p) for p in packages):
         raise ConfigError(f"logger={cfg.logger.name} needs the {packages[0]} package: pip install {packages[0]} "
                           "(or choose logger=csv)")
+    o = cfg.optim
+    if o.get("schedule") not in (None, "cosine", "wsd"):
+        raise ConfigError(f"optim.schedule={o.schedule} is not a schedule of ffnlab; use cosine or wsd")
+    if o.get("schedule") == "wsd":
+        if o.warmup_steps is None or o.cooldown_frac is None or not 0 < o.cooldown_frac <= 1:
+            raise ConfigError("optim.schedule=wsd needs optim.warmup_steps and optim.cooldown_frac in (0, 1] "
+                              "(conf/optim/wsd.yaml sets both)")
+        from ffnlab.schedules import cooldown_start
+
+        if o.warmup_steps > cooldown_start(cfg.trainer.max_steps, o.cooldown_frac):
+            raise ConfigError(f"optim.warmup_steps={o.warmup_steps} outlasts the stable phase of trainer.max_steps="
+                              f"{cfg.trainer.max_steps}; lower it or raise max_steps")
     if cfg.data.vocab_size < 256:
         raise ConfigError(f"data.vocab_size={cfg.data.vocab_size} cannot work: a byte-level BPE has at least the "
                           "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")

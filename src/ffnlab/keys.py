@@ -56,6 +56,7 @@ ROLES: dict[str, Role] = {
     "trainer.progress_bar": HOW,
     "trainer.log_every_n_steps": HOW,  # how often Lightning's CSV log is written
     "trainer.ckpt_every": HOW,  # checkpoints for resuming; a resumed run is bit-identical
+    "trainer.branch_budgets": HOW,  # which stable-phase checkpoints a WSD run keeps for shorter runs (ffnlab.branch)
     "trainer.accelerator": HOW,  # placement (the precision, a WHAT, says what arithmetic ran)
     "data.eval_batch_size": HOW,  # every evaluation covers the same tokens whatever the batch
     "hydra": HOW,

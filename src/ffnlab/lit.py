@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 
 from ffnlab.model import ModelConfig, Transformer
+from ffnlab.schedules import inverse_sqrt, warmup_cosine, wsd
 
 
 class DivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear warmup from 0 to 1 over `warmup` steps, then cosine down to `min_ratio`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def inverse_sqrt(step: int, warmup: int, total: int, decay_frac: float = 0.1) -> float:
-    """Shazeer/T5 multiplier: 1 for `warmup` steps, then sqrt(warmup/step); linear to 0 over the last decay_frac.
-
-    With base lr 1/sqrt(warmup) this is T5's rsqrt schedule, lr = 1/sqrt(max(step, warmup)).
-    """
-    value = math.sqrt(warmup / max(step, warmup))
-    decay_start = total * (1 - decay_frac)
-    if decay_frac > 0 and step >= decay_start:
-        value *= max(0.0, (total - step) / (total - decay_start))
-    return value
-
-
 def build_optimizer(params, o: dict, max_steps: int):
-    """AdamW + warmup/cosine (`name: adamw`, the default) or Adafactor + inverse-sqrt (`name: adafactor`)."""
+    """AdamW + warmup/cosine (`name: adamw`, the default), AdamW + warmup-stable-decay (`schedule: wsd`), or
+    Adafactor + inverse-sqrt (`name: adafactor`)."""
     params = list(params)
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]  # norm gains, learned β
@@ -43,8 +23,14 @@ def build_optimizer(params, o: dict, max_steps: int):
     name = o.get("name") or "adamw"  # null (the typed default): adamw
     if name == "adamw":
         opt = torch.optim.AdamW(groups, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"])
-        warmup = max(1, round(o["warmup_frac"] * max_steps))
-        fn = lambda s: warmup_cosine(s, warmup, max_steps, o["min_lr_ratio"])
+        schedule = o.get("schedule") or "cosine"
+        if schedule == "wsd":  # warmup in steps, not a fraction: the stable phase must not depend on the budget
+            fn = lambda s: wsd(s, o["warmup_steps"], max_steps, o["cooldown_frac"])
+        elif schedule == "cosine":
+            warmup = max(1, round(o["warmup_frac"] * max_steps))
+            fn = lambda s: warmup_cosine(s, warmup, max_steps, o["min_lr_ratio"])
+        else:
+            raise ValueError(f"unknown optim.schedule {schedule!r}; use cosine or wsd")
     elif name == "adafactor":
         # torch's Adafactor loops over tensors unless told otherwise; on an H100 that loop was the largest item
         # of a base-size step, and the multi-tensor path (the same update in fewer kernels) gave +6.5% tokens/s

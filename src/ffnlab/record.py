@@ -30,7 +30,7 @@ from ffnlab.keys import identity_config
 
 RECORD_NAME = "metrics.json"
 OUTCOME_NAME = "outcome.json"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATUSES = ("ok", "failed", "diverged")  # a record's status; a folder without a readable one is missing/corrupt
 OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused", "interrupted")
 
@@ -128,6 +128,7 @@ class RunRecord:
     eval_s: float | None = None  # seconds inside validation and test loops
     setup_s: float | None = None  # seconds from the job's start to its first training step (data, model, Lightning)
     resumed_from_step: int | None = None
+    branched_from: str | None = None  # a WSD run started from this longer run's stable checkpoint (ffnlab.branch)
     peak_rss_mb: float | None = None  # peak resident memory of the process, MiB
     peak_gpu_mb: float | None = None  # torch.cuda.max_memory_allocated, MiB (None without CUDA)
     data: DataInfo | None = None

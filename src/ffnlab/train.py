@@ -44,6 +44,7 @@ from ffnlab.record import (
     write_outcome,
     write_record,
 )
+from ffnlab.schedules import is_wsd
 
 log = logging.getLogger("ffnlab")
 CONF_DIR = config.CONF_DIR
@@ -99,10 +100,11 @@ def _peak_rss_mb() -> float:
 
 
 def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int,
-        t_job: float | None = None) -> tuple[dict[str, Any], bool]:
+        t_job: float | None = None, prefix: str | None = None) -> tuple[dict[str, Any], bool]:
     """Train one model; returns (the record's measured fields, whether this process is rank 0). Raises on failure."""
     import torch
 
+    from ffnlab import branch
     from ffnlab.build import build, ckpt_interval, datamodule, eval_schedule, validate_model, world_size
     from ffnlab.callbacks import History, MeasureDiagnostics, SaveLast
     from ffnlab.data import bits_per_byte
@@ -132,7 +134,9 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     dm.start_step = start_step
     diag = MeasureDiagnostics(every, cfg.diagnostics.tokens) if cfg.diagnostics.enabled else None
     # SaveLast comes last: the checkpoint after an evaluation holds that evaluation's history and diagnostics
+    keep = branch.points_to_keep(cfg) if prefix else set()
     callbacks = [history, *([diag] if diag else []),
+                 *([branch.KeepStable(run_dir / "checkpoints", keep, prefix, every)] if keep else []),
                  SaveLast(run_dir / "checkpoints", ckpt_interval(t.ckpt_every, every), identity)]
     parts = build(cfg, run_dir, callbacks, dm=dm, logger_version=f"from_step_{start_step}")
     info, lit, trainer = dm.info, parts.module, parts.trainer
@@ -252,6 +256,17 @@ def _job(cfg: DictConfig) -> float:
     data_sha = source.sha256
     identity = identity_hash(resolved, data_sha)
     decision, resume, start_step = _decide(cfg, run_dir, resolved, data_sha, identity, multirun)
+    prefix, branched_from = None, None
+    if is_wsd(resolved):
+        from ffnlab import branch
+
+        prefix = branch.prefix_hash(resolved, data_sha)
+        if decision.action == "train" and multirun and cfg.get("reuse_runs", False):
+            found = branch.find_branch(output_dir(cfg.paths.output) / "multirun", run_dir,
+                                       branch.stable_point(resolved), prefix)
+            if found is not None:
+                resume, start_step, branched_from = found, branch.stable_point(resolved), str(found)
+                log.info("branch %s: from %s (step %d)", run_dir, found, start_step)
 
     if decision.action == "skip":
         existing = try_read_record(run_dir)
@@ -281,7 +296,8 @@ def _job(cfg: DictConfig) -> float:
                        versions=versions())
     t0, rank0 = time.time(), True
     try:
-        fields, rank0 = fit(cfg, run_dir, identity, source, resume, start_step, t_job)
+        fields, rank0 = fit(cfg, run_dir, identity, source, resume, start_step, t_job, prefix)
+        fields["branched_from"] = branched_from
         for key, value in fields.items():
             setattr(record, key, value)
     except DivergedError as e:

@@ -1,0 +1,48 @@
+"""WSD branches: a run to a shorter budget that starts from a longer run's stable-phase checkpoint gives the
+numbers a run trained from scratch to that budget gives."""
+
+from __future__ import annotations
+
+from conftest import TINY, ffnlab_train, records
+
+from ffnlab import branch
+from ffnlab.schedules import cooldown_start, wsd
+
+WSD = ["optim=wsd", "optim.warmup_steps=2", "optim.cooldown_frac=0.25", "trainer.eval_every=2"]
+
+
+def test_the_wsd_schedule_before_a_cool_down_does_not_depend_on_the_budget():
+    short, long = [wsd(s, 10, 100, 0.2) for s in range(100)], [wsd(s, 10, 400, 0.2) for s in range(100)]
+    assert cooldown_start(100, 0.2) == 80
+    assert short[:80] == long[:80] and short[80:] != long[80:]
+    assert short[0] == 0.1 and short[9] == 1.0 and short[79] == 1.0 and short[99] == 1 / 20
+    assert all(a > b for a, b in zip(short[80:], short[81:]))  # the cool-down only decreases
+
+
+def test_only_the_shorter_budgets_after_warmup_are_kept():
+    cfg = {"optim": {"schedule": "wsd", "warmup_steps": 100, "cooldown_frac": 0.2},
+           "trainer": {"max_steps": 1000, "branch_budgets": [100, 250, 500, 1000, 2000]}}
+    assert branch.points_to_keep(cfg) == {200, 400}  # 100 → 80: still warming up; 1000 and 2000: not shorter
+    assert branch.points_to_keep({**cfg, "optim": {"schedule": None}}) == set()
+
+
+def test_a_branch_equals_the_run_trained_from_scratch(env, tmp_path):
+    """Budget 20 branches at step 15 (between evaluations), budget 16 at step 12 (right after one)."""
+    ffnlab_train("-m", "trainer.max_steps=32,20,16", "ffn=swiglu", "seed=0", *TINY, *WSD,
+                 "trainer.branch_budgets=[16,20,32]", "sweep_name=ladder", env=env, cwd=tmp_path)
+    ladder = {r["steps"]: r for r in records(tmp_path / "multirun").values()}
+    kept = {int(p.name.split("-")[1]): p for p in (tmp_path / "multirun").glob("ladder/*/checkpoints/stable-*.ckpt")}
+    assert sorted(kept) == [12, 15] and ladder[32]["branched_from"] is None
+    assert all(ladder[b]["branched_from"] == str(kept[s]) and ladder[b]["resumed_from_step"] == s
+               for b, s in [(20, 15), (16, 12)])
+
+    scratch_env = dict(env, FFNLAB_OUTPUT=str(tmp_path / "scratch"))
+    ffnlab_train("-m", "trainer.max_steps=20,16", "ffn=swiglu", "seed=0", *TINY, *WSD, "sweep_name=scratch",
+                 env=scratch_env, cwd=tmp_path)
+    timeless = lambda rows, s: [{k: v for k, v in r.items() if k != "train_s"} for r in rows if r["step"] >= s]
+    for scratch in records(tmp_path / "scratch").values():
+        budget, at = scratch["steps"], {20: 15, 16: 12}[scratch["steps"]]
+        assert scratch["branched_from"] is None and scratch["config_hash"] == ladder[budget]["config_hash"]
+        assert ladder[budget]["final"]["val_loss"] == scratch["final"]["val_loss"]  # bitwise: the same experiment
+        assert timeless(ladder[budget]["history"], at) == timeless(scratch["history"], at)
+    assert ladder[32]["final"]["val_loss"] != ladder[16]["final"]["val_loss"]
