@@ -24,7 +24,11 @@ Outputs (all in --out):
                  loss_vs_flops, loss_vs_time, throughput_memory; with diagnostics also diagnostics_over_training,
                  diagnostics_by_layer, sparsity_vs_loss; with family presets (ffn_family) also
                  families.md (each family's FFN as shipped and matched: loss, FFN parameters, FLOPs, Δ vs
-                 ReLU, shipped − matched) and figures/families_params, families_flops
+                 ReLU, shipped − matched) and figures/families_params, families_flops; with several model
+                 sizes or token budgets also scaling.md, scaling_cells.csv, scaling_fits.csv (ffnlab.report.
+                 scaling: Δ vs ReLU and the compute multiplier per size and budget, power-law fits) and
+                 figures/scaling_loss_vs_flops, scaling_delta_vs_tokens, scaling_multiplier,
+                 agreement_vs_compute
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
   REPORT_COMMAND.txt  the command that wrote this folder (kept as it is by a rebuild from records/)
@@ -48,6 +52,7 @@ from ffnlab.record import OUTCOME_NAME, RECORD_NAME
 from ffnlab.report import collect, plots, stats, tables
 from ffnlab.report import diagnostics as diag
 from ffnlab.report import families as fam
+from ffnlab.report import scaling as sc
 
 
 def _settings(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -95,7 +100,8 @@ def _figures(s: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, figdir: 
 MANIFEST = ".ffnlab-report.json"  # the files the last report wrote here: the only ones a new report removes
 FIGURES = ("final_loss", "curves", "loss_vs_flops", "loss_vs_time", "delta_vs_paper", "delta_by_horizon",
            "throughput_memory", "by_setting", "diagnostics_over_training", "diagnostics_by_layer", "sparsity_vs_loss",
-           "families_params", "families_flops")
+           "families_params", "families_flops", "scaling_loss_vs_flops", "scaling_delta_vs_tokens",
+           "scaling_multiplier", "agreement_vs_compute")
 OVER_TRAINING = ("zero_frac", "small_frac", "dead_frac", "act_mean", "ffn_write", "resid_kurtosis", "resid_max_ratio",
                  "update_ratio")
 
@@ -197,6 +203,33 @@ def _diagnostics(done: list, out: Path, figures: bool = True) -> None:
         pd.concat(frames, ignore_index=True).round(6).to_csv(out / "diagnostics.csv", index=False)
 
 
+def _scaling(done: list, runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
+    """scaling.md, scaling_cells.csv, scaling_fits.csv and the scaling figures, for runs of several sizes or
+    budgets; the agreement with the papers of every (size, budget) cell is the one agreement.md has per setting."""
+    cells = sc.cells(runs, n_boot=min(n_boot, 1000))
+    fits = sc.fits(runs, n_boot=min(n_boot, 200))
+    (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
+                                    + sc.markdown(cells, fits))
+    cells.round(6).to_csv(out / "scaling_cells.csv", index=False)
+    fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
+    if not figures:
+        return
+    figdir = out / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    _save(plots.scaling_loss_vs_flops(cells, fits), figdir, "scaling_loss_vs_flops")
+    _save(plots.scaling_delta_vs_tokens(cells), figdir, "scaling_delta_vs_tokens")
+    _save(plots.scaling_multiplier(cells), figdir, "scaling_multiplier")
+    agree = []
+    for label, g, s in done:
+        a = stats.agreement(g, s, n_boot=min(n_boot, 500))
+        relu = g[(g["ffn"] == stats.BASELINE) & (g["status"] == "ok")]
+        if len(a) and len(relu) and a["spearman_rho"].notna().any():  # ρ needs three variants or more
+            agree.append(a[a["ours"] == "final"].assign(setting=label,
+                                                         flops=(relu["flops_per_token"] * relu["tokens"]).mean()))
+    if agree:
+        _save(plots.agreement_vs_compute(pd.concat(agree)), figdir, "agreement_vs_compute")
+
+
 def _inside_records(runs: pd.DataFrame, out: Path) -> list[bool]:
     """For each run, whether it was read from out/records (a rebuild of this report from git)."""
     dest = (out / RECORDS).resolve()
@@ -291,6 +324,8 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
             (out / "figures").mkdir(parents=True, exist_ok=True)
             _save(plots.families(t, "params_ffn"), out / "figures", "families_params")
             _save(plots.families(t, "train_flops"), out / "figures", "families_flops")
+    if sc.has_scaling(runs):
+        _scaling(done, runs, out, n_boot, figures)
     command = out / "REPORT_COMMAND.txt"
     if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
         command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")

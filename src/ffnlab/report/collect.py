@@ -56,7 +56,7 @@ def _row(run_dir: Path, rec: RunRecord) -> dict:
     final, early, params, data = rec.final, rec.early, rec.params, rec.data
     return {
         "run_dir": str(run_dir), "status": rec.status, "ffn": rec.ffn, "seed": rec.seed,
-        "gated": rec.gated, "d_model": rec.d_model, "d_ff": rec.d_ff,
+        "gated": rec.gated, "d_model": rec.d_model, "n_layers": rec.n_layers, "d_ff": rec.d_ff,
         "params_total": params and params.total, "params_ffn": params and params.ffn,
         "params_non_embedding": params and params.non_embedding, "flops_per_token": rec.flops_per_token,
         "steps": rec.steps, "tokens": rec.tokens, "train_epochs": rec.train_epochs,

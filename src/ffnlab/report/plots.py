@@ -247,3 +247,107 @@ def families(table: pd.DataFrame, x: str = "params_ffn", ax=None):
     ax.set_ylabel("final validation loss (nats/token)")
     ax.set_title("Families' FFNs: as shipped and parameter-matched (lines join the pairs)")
     return ax
+
+
+def scaling_loss_vs_flops(cells: pd.DataFrame, fits: pd.DataFrame | None = None, ax=None):
+    """Final loss against training FLOPs, log-log: one line per (variant, size) through its budgets with a ±std
+    band, and each variant's fitted frontier L(C) = E + A·C^(−α) dashed."""
+    ax = _ax(ax)
+    names = sorted(cells["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0])
+    sizes = sorted(cells["size"].unique())
+    markers = "os^Dv<>p"
+    for i, name in enumerate(names):
+        color = f"C{i % 10}"
+        for j, size in enumerate(sizes):
+            g = cells[(cells["ffn"] == name) & (cells["size"] == size)].sort_values("flops")
+            if g.empty:
+                continue
+            ax.plot(g["flops"], g["loss"], marker=markers[j % len(markers)], color=color, ms=4,
+                    lw=2 if name == BASELINE else 1, label=name if j == 0 else None)
+            std = g["loss_std"].fillna(0)
+            ax.fill_between(g["flops"], g["loss"] - std, g["loss"] + std, color=color, alpha=0.12)
+        if fits is not None and name in set(fits["ffn"]):
+            f = fits.set_index("ffn").loc[name]
+            if np.isfinite(f["E"]):
+                c = np.geomspace(cells["flops"].min(), cells["flops"].max(), 50)
+                ax.plot(c, f["E"] + f["A"] * c ** -f["alpha"], "--", color=color, lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training FLOPs")
+    ax.set_ylabel("final validation loss (nats/token)")
+    ax.set_title("Loss vs compute (markers: sizes " + ", ".join(f"{s:,}" for s in sizes) + " non-emb params)",
+                 fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def scaling_delta_vs_tokens(cells: pd.DataFrame, axes=None):
+    """Δ vs ReLU against training tokens, one panel per size, with Welch 95% intervals: whether a lead closes,
+    holds or grows with data."""
+    sizes = sorted(cells["size"].unique())
+    if axes is None:
+        axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes), 3.8), sharey=True, squeeze=False)[1][0]
+    names = [n for n in sorted(cells["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0]) if n != BASELINE]
+    for ax, size in zip(axes, sizes, strict=True):
+        for i, name in enumerate(names):
+            g = cells[(cells["ffn"] == name) & (cells["size"] == size)].sort_values("tokens")
+            if g.empty:
+                continue
+            err = np.vstack([(g["delta"] - g["delta_lo"]).fillna(0), (g["delta_hi"] - g["delta"]).fillna(0)])
+            ax.errorbar(g["tokens"] * (1 + 0.03 * (i - len(names) / 2)), g["delta"], yerr=err, marker="o", ms=3,
+                        capsize=2, lw=1, color=f"C{(i + 1) % 10}", label=name)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training tokens")
+        ax.set_title(f"{size:,} non-emb params", fontsize=9)
+    axes[0].set_ylabel("Δ loss vs ReLU (nats; < 0: better)")
+    axes[0].legend(fontsize=7, ncol=2)
+    return axes[0]
+
+
+def scaling_multiplier(cells: pd.DataFrame, ax=None):
+    """Compute multiplier vs ReLU against training FLOPs per variant (lines per size), log scale, with intervals;
+    hollow markers: a bound (the variant's loss is beyond ReLU's measured budgets)."""
+    ax = _ax(ax)
+    names = [n for n in sorted(cells["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0]) if n != BASELINE]
+    for i, name in enumerate(names):
+        color = f"C{(i + 1) % 10}"
+        for j, (_, g) in enumerate(cells[cells["ffn"] == name].groupby("size")):
+            g = g.sort_values("flops").dropna(subset=["multiplier"])
+            if g.empty:
+                continue
+            ax.plot(g["flops"], g["multiplier"], "-", color=color, lw=1, label=name if j == 0 else None)
+            exact = g["bound"] == ""
+            ax.plot(g["flops"][exact], g["multiplier"][exact], "o", color=color, ms=4)
+            ax.plot(g["flops"][~exact], g["multiplier"][~exact], "o", mfc="none", color=color, ms=5)
+            if "multiplier_lo" in g:
+                ax.vlines(g["flops"], g["multiplier_lo"], g["multiplier_hi"], color=color, lw=0.8)
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_xscale("log")
+    if (cells["multiplier"] > 0).any() if "multiplier" in cells else False:
+        ax.set_yscale("log")
+    ax.set_xlabel("training FLOPs of the variant's run")
+    ax.set_ylabel("ReLU compute to match ÷ variant's compute")
+    ax.set_title("Compute multiplier vs ReLU (hollow: a bound)")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def agreement_vs_compute(agree: pd.DataFrame, ax=None):
+    """Spearman ρ of each (size, budget) cell's ranking against each paper column, by the cell's training FLOPs,
+    with the seed-bootstrap interval."""
+    ax = _ax(ax)
+    for i, (ref, g) in enumerate(agree.groupby("reference", sort=True)):
+        g = g.sort_values("flops")
+        ax.errorbar(g["flops"] * (1 + 0.04 * i), g["spearman_rho"],
+                    yerr=np.vstack([(g["spearman_rho"] - g["rho_lo"]).fillna(0),
+                                    (g["rho_hi"] - g["spearman_rho"]).fillna(0)]),
+                    marker="o", ms=3, capsize=2, lw=0.8, label=ref)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("training FLOPs of the cell (ReLU's run)")
+    ax.set_ylabel("Spearman ρ with the paper")
+    ax.set_title("Agreement with the papers vs compute")
+    ax.legend(fontsize=6)
+    return ax

@@ -1,0 +1,216 @@
+"""The scaling view: loss against training compute across model sizes and token budgets (pure pandas / numpy).
+
+A study that trains several sizes (non-embedding parameters) to several budgets (tokens) gets, from its finished
+runs, one cell per (size, budget):
+  cells      per (size, budget, variant): seeds, loss mean ± std, training FLOPs, Δ vs ReLU with its Welch 95%
+             interval, and the compute multiplier against ReLU with a seed-bootstrap 95% interval;
+  fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (at each budget the best size's
+             mean loss), with seed-bootstrap intervals of E, A and α and the fit's RMS residual.
+
+The compute multiplier of a variant in a cell is the training compute ReLU needs, at the same size, to reach the
+variant's loss, divided by the variant's compute: the ReLU curve through that size's budgets is interpolated
+linearly in log compute. Where the variant's loss lies below ReLU's loss at the largest budget, only a lower
+bound is known (the largest ReLU compute over the variant's) and the cell says "≥"; above ReLU's smallest
+budget, an upper bound ("≤"). Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ffnlab.report.stats import BASELINE, welch
+
+SIZE, BUDGET = "params_non_embedding", "tokens"
+
+
+def points(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per finished run: variant, seed, size, budget, training FLOPs and final validation loss. A size is
+    a model shape (d_model, n_layers), named by the largest non-embedding parameter count among its variants."""
+    ok = runs[runs["status"] == "ok"]
+    shape = [ok["d_model"], ok["n_layers"] if "n_layers" in ok else ok["d_model"]]
+    size = ok[SIZE].groupby(shape).transform("max")  # one size per shape (matched variants differ by < 1%)
+    return pd.DataFrame({"ffn": ok["ffn"], "seed": ok["seed"], "size": size.astype(int),
+                         "d_model": ok["d_model"], "tokens": ok[BUDGET].astype(int),
+                         "flops": ok["flops_per_token"] * ok[BUDGET], "loss": ok["final_val_loss"]})
+
+
+def has_scaling(runs: pd.DataFrame) -> bool:
+    """Whether the finished runs span several (size, budget) cells with ReLU and another variant in them."""
+    if SIZE not in runs or BUDGET not in runs:
+        return False
+    p = points(runs)
+    return len(p.groupby(["size", "tokens"])) > 1 and BASELINE in set(p["ffn"]) and p["ffn"].nunique() > 1
+
+
+def _interp_compute(curve: pd.DataFrame, loss: float) -> tuple[float, str]:
+    """The compute at which a (flops, loss) curve, sorted by flops, reaches `loss`: linear in log compute between
+    its points; beyond its ends the nearest end and "≥" (loss below the curve) or "≤" (above)."""
+    c, l_ = np.log(curve["flops"].to_numpy(float)), curve["loss"].to_numpy(float)
+    if loss <= l_.min():
+        return float(np.exp(c[np.argmin(l_)])), "≥"
+    if loss >= l_[0]:
+        return float(np.exp(c[0])), "≤"
+    for i in range(len(l_) - 1):  # the first segment that crosses it (the curve may be non-monotone)
+        hi, lo = l_[i], l_[i + 1]
+        if min(hi, lo) <= loss <= max(hi, lo) and hi != lo:
+            return float(np.exp(c[i] + (c[i + 1] - c[i]) * (loss - hi) / (lo - hi))), ""
+    return float(np.exp(c[np.argmin(np.abs(l_ - loss))])), "≈"
+
+
+def multiplier(relu_curve: pd.DataFrame, loss: float, flops: float) -> tuple[float, str]:
+    """(ReLU compute to reach `loss`) / `flops`, and its bound mark ("", "≥", "≤")."""
+    c, mark = _interp_compute(relu_curve.sort_values("flops"), loss)
+    return c / flops, mark
+
+
+def _means(p: pd.DataFrame) -> pd.DataFrame:
+    return p.groupby(["size", "tokens", "ffn"], sort=True).agg(flops=("flops", "mean"), loss=("loss", "mean"))
+
+
+def _resample(p: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Seeds drawn with replacement within each (size, budget, variant) cell."""
+    parts = [g.iloc[rng.integers(0, len(g), len(g))] for _, g in p.groupby(["size", "tokens", "ffn"], sort=False)]
+    return pd.concat(parts)
+
+
+def _relu_curve(means: pd.DataFrame, size: int) -> pd.DataFrame:
+    """ReLU's (flops, loss) points at one size, one per budget (empty without ReLU there)."""
+    m = means.reset_index()
+    return m[(m["size"] == size) & (m["ffn"] == BASELINE)]
+
+
+def _multipliers(means: pd.DataFrame) -> pd.Series:
+    out = {}
+    for (size, tokens, ffn), row in means.iterrows():
+        relu = _relu_curve(means, size)
+        if len(relu):
+            out[(size, tokens, ffn)] = multiplier(relu, row["loss"], row["flops"])[0]
+    return pd.Series(out, dtype=float)
+
+
+def cells(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The per-(size, budget, variant) table (module docstring), sorted by size, budget, variant."""
+    p = points(runs)
+    means = _means(p)
+    rows = []
+    for (size, tokens, ffn), g in p.groupby(["size", "tokens", "ffn"], sort=True):
+        base = p[(p["size"] == size) & (p["tokens"] == tokens) & (p["ffn"] == BASELINE)]["loss"].to_numpy()
+        d, lo, hi, pv = welch(g["loss"].to_numpy(), base) if len(base) else (math.nan,) * 4
+        row = {"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens, "ffn": ffn, "n": len(g),
+               "flops": g["flops"].mean(), "loss": g["loss"].mean(), "loss_std": g["loss"].std(ddof=1),
+               "delta": d, "delta_lo": lo, "delta_hi": hi, "p": pv}
+        relu = _relu_curve(means, size)
+        if ffn == BASELINE:
+            row["multiplier"], row["bound"] = 1.0, ""
+        elif len(relu):
+            row["multiplier"], row["bound"] = multiplier(relu, row["loss"], row["flops"])
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if "multiplier" in out and n_boot:
+        rng = np.random.default_rng(seed)
+        boots = pd.concat([_multipliers(_means(_resample(p, rng))) for _ in range(n_boot)], axis=1)
+        key = list(zip(out["size"], out["tokens"], out["ffn"], strict=True))
+        q = boots.reindex(pd.MultiIndex.from_tuples(key)).quantile([0.025, 0.975], axis=1).T
+        out["multiplier_lo"], out["multiplier_hi"] = q[0.025].to_numpy(), q[0.975].to_numpy()
+    return out
+
+
+def fit_power_law(flops: np.ndarray, loss: np.ndarray) -> tuple[float, float, float, float]:
+    """(E, A, α, RMS residual) of L = E + A·C^(−α) by least squares (C in units of 1e12 FLOPs for conditioning);
+    NaNs with fewer than 3 points or when no fit converges."""
+    from scipy.optimize import curve_fit
+
+    x, y = np.asarray(flops, float) / 1e12, np.asarray(loss, float)
+    if len(x) < 3:
+        return (math.nan,) * 4
+    f = lambda c, e, a, alpha: e + a * np.power(c, -alpha)
+    best = None
+    for e0 in (0.0, 0.5 * y.min(), 0.9 * y.min()):  # a few starts: the fit is not convex in E
+        try:
+            params, _ = curve_fit(f, x, y, p0=(e0, max(y.max() - e0, 1e-3), 0.3), maxfev=20000,
+                                  bounds=([0, 0, 0], [y.min(), np.inf, 5]))
+        except (RuntimeError, ValueError):
+            continue
+        rms = float(np.sqrt(np.mean((f(x, *params) - y) ** 2)))
+        if best is None or rms < best[3]:
+            best = (*map(float, params), rms)
+    if best is None:
+        return (math.nan,) * 4
+    e, a, alpha, rms = best
+    return e, a * 1e12**alpha, alpha, rms  # A back in raw FLOPs: A·C^(−α) with C in FLOPs
+
+
+def frontier(means: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and budget, the best size's mean loss and its compute (the compute frontier's points)."""
+    m = means.reset_index()
+    best = m.loc[m.groupby(["ffn", "tokens"])["loss"].idxmin()]
+    return best.sort_values(["ffn", "flops"])
+
+
+def fits(runs: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Per variant: the power-law fit to its frontier, with seed-bootstrap 95% intervals of E, A and α."""
+    p = points(runs)
+    front = frontier(_means(p))
+    rng = np.random.default_rng(seed)
+    boot_fronts = [frontier(_means(_resample(p, rng))) for _ in range(n_boot)]
+    rows = []
+    for ffn, g in front.groupby("ffn", sort=True):
+        e, a, alpha, rms = fit_power_law(g["flops"], g["loss"])
+        row = {"ffn": ffn, "points": len(g), "E": e, "A": a, "alpha": alpha, "rms": rms}
+        bs = np.array([fit_power_law(b[b["ffn"] == ffn]["flops"], b[b["ffn"] == ffn]["loss"])[:3]
+                       for b in boot_fronts]) if n_boot else np.empty((0, 3))
+        for j, name in enumerate(("E", "A", "alpha")):
+            vals = bs[:, j][np.isfinite(bs[:, j])] if len(bs) else np.array([])
+            row[f"{name}_lo"], row[f"{name}_hi"] = (np.quantile(vals, [0.025, 0.975]) if len(vals) > 10
+                                                    else (math.nan, math.nan))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt_mult(m: float, mark: str, lo: float, hi: float) -> str:
+    if not math.isfinite(m):
+        return ""
+    ci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+    return f"{mark}{m:.2f}×{ci}"
+
+
+def _ci(r: pd.Series, name: str, fmt: str) -> str:
+    lo, hi = r[name + "_lo"], r[name + "_hi"]
+    return f"{r[name]:{fmt}}" + (f" [{lo:{fmt}}, {hi:{fmt}}]" if math.isfinite(lo) else "")
+
+
+def markdown(c: pd.DataFrame, f: pd.DataFrame) -> str:
+    """scaling.md: the Δ and multiplier per cell, and the fits."""
+    lines = ["| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
+             "compute multiplier vs ReLU [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in c.iterrows():
+        delta = "" if r["ffn"] == BASELINE or not math.isfinite(r["delta"]) else (
+            f"{r['delta']:+.3f}" + (f" [{r['delta_lo']:+.3f}, {r['delta_hi']:+.3f}]"
+                                     if math.isfinite(r["delta_lo"]) else ""))
+        mult = "1 (baseline)" if r["ffn"] == BASELINE else _fmt_mult(
+            r.get("multiplier", math.nan), r.get("bound", ""), r.get("multiplier_lo", math.nan),
+            r.get("multiplier_hi", math.nan))
+        std = f" ± {r['loss_std']:.3f}" if math.isfinite(r["loss_std"]) else ""
+        p = f"{r['p']:.3g}" if math.isfinite(r["p"]) else ""
+        lines.append(f"| {r['size']:,} | {r['d_model']} | {r['tokens']:,} | {r['ffn']} | {r['n']} | "
+                     f"{r['loss']:.3f}{std} | {delta} | {p} | {mult} |")
+    lines += ["", "Δ: the variant's mean final validation loss minus ReLU's at the same size and budget (nats), "
+              "Welch 95% interval and unadjusted p. Compute multiplier: the training compute ReLU needs at the "
+              "same size to reach the variant's loss, over the variant's compute (ReLU's curve through that "
+              "size's budgets, linear in log compute); ≥ / ≤: the loss lies beyond ReLU's measured budgets, so "
+              "only a bound is known; interval: 95% seed bootstrap.", "",
+              "## Fits: L(C) = E + A·C^(−α) on each variant's compute frontier", "",
+              "| FFN | points | E | α | A | RMS residual |", "|---|---|---|---|---|---|"]
+    for _, r in f.iterrows():
+        if not math.isfinite(r["rms"]):
+            lines.append(f"| {r['ffn']} | {r['points']} | no fit | | | |")
+            continue
+        lines.append(f"| {r['ffn']} | {r['points']} | {_ci(r, 'E', '.3f')} | {_ci(r, 'alpha', '.3f')} | "
+                     f"{_ci(r, 'A', '.3g')} | {r['rms']:.4f} |")
+    lines += ["", "Frontier: at each budget, the size with the lowest mean loss. C: training FLOPs (forward + "
+              "backward, attention included). Intervals: 95% seed bootstrap of the whole fit. With few points "
+              "per variant the fit describes the measured range; it is no forecast.", ""]
+    return "\n".join(lines)

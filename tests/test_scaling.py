@@ -1,0 +1,79 @@
+"""The scaling view (ffnlab.report.scaling) on records whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ffnlab.report import scaling
+
+FPT = {64: 2.0e6, 128: 8.0e6}  # training FLOPs per token of two sizes
+
+
+def runs(losses: dict[tuple[int, int, str], list[float]]) -> pd.DataFrame:
+    """Finished runs from {(d_model, tokens, ffn): [loss per seed]}."""
+    rows = [{"status": "ok", "ffn": ffn, "seed": s, "params_non_embedding": d * 1000, "d_model": d, "tokens": t,
+             "flops_per_token": FPT[d], "final_val_loss": loss}
+            for (d, t, ffn), ls in losses.items() for s, loss in enumerate(ls)]
+    return pd.DataFrame(rows)
+
+
+def test_the_multiplier_is_the_relu_compute_that_reaches_the_variants_loss():
+    relu = pd.DataFrame({"flops": [1.0, 2.0, 4.0, 8.0], "loss": [4.0, 3.8, 3.6, 3.4]})
+    assert scaling.multiplier(relu, 3.6, 2.0) == (pytest.approx(2.0), "")  # ReLU needs 4 for what it gets at 2
+    assert scaling.multiplier(relu, 3.7, 1.0) == (pytest.approx(2 ** 1.5), "")  # halfway in log compute
+    assert scaling.multiplier(relu, 3.3, 8.0) == (pytest.approx(1.0), "≥")  # better than ReLU's best: a lower bound
+    assert scaling.multiplier(relu, 4.1, 2.0) == (pytest.approx(0.5), "≤")
+
+
+def test_cells_give_delta_and_multiplier_per_size_and_budget():
+    base = {(64, t, "relu"): [5.0 - 0.2 * i + e for e in (0.0, 0.01, -0.01)] for i, t in enumerate((1, 2, 4, 8))}
+    glu = {(64, t, "swiglu"): [5.0 - 0.2 * (i + 1) + e for e in (0.0, 0.01, -0.01)]
+           for i, t in enumerate((1, 2, 4))}  # exactly ReLU's loss at twice the tokens
+    c = scaling.cells(runs(base | glu), n_boot=200).set_index(["tokens", "ffn"])
+    assert c.loc[(2, "swiglu"), "delta"] == pytest.approx(-0.2)
+    assert c.loc[(2, "swiglu"), "multiplier"] == pytest.approx(2.0) and c.loc[(2, "swiglu"), "bound"] == ""
+    lo, hi = c.loc[(2, "swiglu"), ["multiplier_lo", "multiplier_hi"]]
+    assert lo <= 2.0 <= hi and hi / lo < 1.2  # seeds agree to ±0.01 nats: a tight interval
+    assert c.loc[(2, "swiglu"), "p"] < 0.01 and c.loc[(1, "relu"), "multiplier"] == pytest.approx(1.0)
+
+
+def test_a_power_law_is_recovered_from_its_own_points():
+    c = np.array([1e12, 2e12, 4e12, 8e12, 16e12, 32e12])
+    e, a, alpha, rms = scaling.fit_power_law(c, 2.0 + 3e3 * c ** -0.3)
+    assert (e, alpha) == (pytest.approx(2.0, abs=1e-3), pytest.approx(0.3, abs=1e-3)) and rms < 1e-6
+    assert a == pytest.approx(3e3, rel=1e-2)
+    assert all(math.isnan(x) for x in scaling.fit_power_law(c[:2], [3.0, 2.9]))
+
+
+def test_the_frontier_takes_the_best_size_at_each_budget_and_the_view_needs_two_cells():
+    r = runs({(64, 1, "relu"): [5.0, 5.0], (128, 1, "relu"): [4.8, 4.8], (64, 2, "relu"): [4.7, 4.7],
+              (128, 2, "relu"): [4.9, 4.9], (64, 1, "gelu"): [5.1, 5.1]})
+    front = scaling.frontier(scaling._means(scaling.points(r)))
+    assert sorted(front[front["ffn"] == "relu"][["tokens", "size"]].values.tolist()) == [[1, 128000], [2, 64000]]
+    assert scaling.has_scaling(r) and not scaling.has_scaling(r[r["tokens"] == 1].query("d_model == 64"))
+
+
+def test_a_ladder_of_sizes_and_budgets_reports_its_scaling_view(env, tmp_path):
+    """A real WSD ladder (2 sizes × 2 budgets × relu/swiglu × 2 seeds) through ffnlab-report: the view's Δ per
+    cell is the Δ of that cell's setting in summary.csv."""
+    from conftest import TINY, ffnlab_train
+
+    from ffnlab.report.cli import report
+
+    ffnlab_train("-m", "trainer.max_steps=16,8", "model.d_model=32,48", "ffn=relu,swiglu", "seed=0,1", *TINY,
+                 "optim=wsd", "optim.warmup_steps=2", "optim.cooldown_frac=0.25", "trainer.branch_budgets=[8,16]",
+                 "diagnostics.enabled=false", "sweep_name=ladder", env=env, cwd=tmp_path)
+    out = tmp_path / "report"
+    report([str(tmp_path / "multirun" / "ladder")], out, n_boot=40)
+    c = pd.read_csv(out / "scaling_cells.csv")
+    assert len(c) == 8 and set(c["n"]) == {2} and (out / "figures" / "scaling_multiplier.png").is_file()
+    summary = pd.read_csv(out / "summary.csv")
+    row = c[(c["ffn"] == "swiglu") & (c["d_model"] == 32) & (c["tokens"] == 8 * 8 * 32)].iloc[0]
+    setting = summary[(summary["ffn"] == "swiglu") & summary["setting"].str.contains("d_model=32")
+                      & summary["setting"].str.contains("max_steps=8")]
+    assert len(setting) == 1 and row["delta"] == pytest.approx(setting["delta"].iloc[0])
+    assert "| swiglu |" in (out / "scaling.md").read_text()
