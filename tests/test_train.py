@@ -197,13 +197,18 @@ def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
     assert "1 ok, 0 failed, 1 diverged" in out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize("launcher", ["joblib", pytest.param("gpu_pack", marks=pytest.mark.slow), "submitit_local"])
 def test_launchers_complete_a_two_run_sweep(env, tmp_path, launcher):
-    ffnlab_train("-m", f"launcher={launcher}", "ffn=relu,swiglu", *TINY, "trainer.max_steps=8",
+    from ffnlab.io import threads_per_job
+
+    ffnlab_train("-m", f"launcher={launcher}", "ffn=relu,swiglu", *TINY, "trainer.max_steps=8", "trainer.threads=null",
                  f"sweep_name={launcher}", env=env, cwd=tmp_path)
     recs = records(tmp_path / "multirun" / launcher)
     assert sorted(r["ffn"] for r in recs.values()) == ["relu", "swiglu"]
     assert all(r["status"] == "ok" for r in recs.values())
+    if launcher != "submitit_local":  # n_jobs runs side by side: each takes cores ÷ n_jobs threads, never more
+        n_jobs = {"joblib": 2, "gpu_pack": 4}[launcher]
+        assert {r["threads"] for r in recs.values()} == {threads_per_job(n_jobs)}
 
 
 def test_ddp_on_two_cpu_processes_is_the_single_run_with_twice_the_batch(env, tmp_path):

@@ -99,7 +99,8 @@ class TrainerSection:
     curve_val_batches: int | None = None  # intermediate evaluations read this many val batches (null: all)
     log_every_n_steps: int = 10
     progress_bar: bool = True
-    threads: int | None = None  # torch intra-op threads (null: torch's default)
+    threads: int | None = None  # torch intra-op threads (null: cores ÷ the launcher's n_jobs, else torch's default)
+    gpu_memory_share: float | None = None  # launcher=gpu_pack: this run's fraction of the GPU's memory
     branch_budgets: list[int] | None = None  # optim.schedule=wsd: the max_steps a sweep trains; a run keeps its
     # checkpoint where each shorter budget's cool-down starts, and a shorter run starts there (ffnlab.branch)
 

@@ -91,3 +91,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def threads_per_job(n_jobs) -> int:
+    """Intra-op threads for each of `n_jobs` concurrent runs: the cores this process may use ÷ n_jobs, at least 1,
+    so that side-by-side runs never oversubscribe the machine (conf/launcher/joblib.yaml)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, int(n_jobs)))

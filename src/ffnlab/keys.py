@@ -52,6 +52,7 @@ ROLES: dict[str, Role] = {
     "reuse_runs": HOW,
     "report_at_end": HOW,
     "logger": HOW,  # where Lightning also streams the curves
+    "trainer.gpu_memory_share": HOW,  # a cap on one run's GPU memory when several share a device
     "trainer.threads": HOW,  # intra-op threads: speed (1 and 2 gave bit-identical losses here)
     "trainer.progress_bar": HOW,
     "trainer.log_every_n_steps": HOW,  # how often Lightning's CSV log is written

@@ -124,6 +124,7 @@ class RunRecord:
     history: list[Evaluation] = field(default_factory=list)
     tokens_per_s: float | None = None  # training tokens per second inside training steps
     train_s: float | None = None  # seconds inside training steps
+    threads: int | None = None  # torch intra-op threads the run trained with (trainer.threads, or cores ÷ n_jobs)
     wall_s: float | None = None  # seconds for the whole run, data loading and evaluations included
     eval_s: float | None = None  # seconds inside validation and test loops
     setup_s: float | None = None  # seconds from the job's start to its first training step (data, model, Lightning)

@@ -25,7 +25,7 @@ from ffnlab import RESULTS_REVISION, config
 from ffnlab.corpora import open_corpus
 from ffnlab.errors import ConfigError, FfnlabError, fail
 from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
-from ffnlab.io import atomic_write_text, ensure_writable, output_dir
+from ffnlab.io import atomic_write_text, ensure_writable, output_dir, threads_per_job
 from ffnlab.keys import folder_exclude_keys
 from ffnlab.plan import Decision, decide
 from ffnlab.quiet import quiet_third_party
@@ -99,6 +99,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process lifetime peak
 
 
+def _launcher_threads() -> int | None:
+    """trainer.threads=null in a sweep whose launcher runs n_jobs side by side: cores ÷ n_jobs (never more threads
+    than cores); otherwise None (torch's default)."""
+    try:
+        n_jobs = HydraConfig.get().launcher.get("n_jobs")
+    except ValueError:  # no Hydra context (a notebook or a test calling fit)
+        return None
+    return threads_per_job(n_jobs) if isinstance(n_jobs, int) and n_jobs > 0 else None
+
+
 def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int,
         t_job: float | None = None, prefix: str | None = None) -> tuple[dict[str, Any], bool]:
     """Train one model; returns (the record's measured fields, whether this process is rank 0). Raises on failure."""
@@ -114,11 +124,14 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     t_start = time.time()
     t_job = t_job or t_start
     _reset_peak_rss()
+    t = cfg.trainer
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    t = cfg.trainer
-    if t.threads:
-        torch.set_num_threads(int(t.threads))
+        if t.get("gpu_memory_share"):  # launcher=gpu_pack: several runs share the device
+            torch.cuda.set_per_process_memory_fraction(float(t.gpu_memory_share))
+    threads = t.threads or _launcher_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
     torch.manual_seed(cfg.seed)  # the global RNG draws only dropout masks (init and batches have their own seeds)
     early, every = eval_schedule(t.max_steps, t.eval_every)
     validate_model(cfg)
@@ -171,6 +184,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
                     test_bpb=bits_per_byte(test_loss, info.bytes_per_token["test"]) if test_loss else None),
         history=[Evaluation(**r) for r in rows],
         tokens_per_s=train_tokens / history.train_s if history.train_s else None, train_s=history.train_s,
+        threads=torch.get_num_threads(),
         wall_s=time.time() - t_start, eval_s=round(history.eval_s, 3),
         setup_s=round(history.first_step_at - t_job, 3) if history.first_step_at else None,
         resumed_from_step=dm.start_step or None,
