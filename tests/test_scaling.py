@@ -57,23 +57,32 @@ def test_the_frontier_takes_the_best_size_at_each_budget_and_the_view_needs_two_
     assert scaling.has_scaling(r) and not scaling.has_scaling(r[r["tokens"] == 1].query("d_model == 64"))
 
 
-def test_a_ladder_of_sizes_and_budgets_reports_its_scaling_view(env, tmp_path):
-    """A real WSD ladder (2 sizes × 2 budgets × relu/swiglu × 2 seeds) through ffnlab-report: the view's Δ per
-    cell is the Δ of that cell's setting in summary.csv."""
-    from conftest import TINY, ffnlab_train
-
+def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_path):
+    """A real ladder (2 sizes × budgets 32 and 16 steps × relu/swiglu × 2 seeds, warmup-stable-decay): each
+    16-step run branches from its 32-step sibling at step 13 and ends bitwise where a run trained from scratch
+    ends; ffnlab-report's scaling view gives each cell the Δ its setting has in summary.csv."""
+    from conftest import TINY, ffnlab_train, records
     from ffnlab.report.cli import report
 
-    ffnlab_train("-m", "trainer.max_steps=16,8", "model.d_model=32,48", "ffn=relu,swiglu", "seed=0,1", *TINY,
-                 "optim=wsd", "optim.warmup_steps=2", "optim.cooldown_frac=0.25", "trainer.branch_budgets=[8,16]",
-                 "diagnostics.enabled=false", "sweep_name=ladder", env=env, cwd=tmp_path)
+    wsd = [*TINY, "optim=wsd", "optim.warmup_steps=2", "optim.cooldown_frac=0.2", "trainer.eval_every=2",
+           "trainer.curve_val_batches=1", "diagnostics.enabled=false"]
+    ffnlab_train("-m", "trainer.max_steps=32,16", "model.d_model=32,48", "ffn=relu,swiglu", "seed=0,1", *wsd,
+                 "trainer.branch_budgets=[16,32]", "sweep_name=ladder", env=env, cwd=tmp_path)
+    scratch_env = dict(env, FFNLAB_OUTPUT=str(tmp_path / "scratch"))
+    ffnlab_train("trainer.max_steps=16", "model.d_model=32", "ffn=swiglu", "seed=1", *wsd, env=scratch_env,
+                 cwd=tmp_path)
+    (scratch,) = records(tmp_path / "scratch").values()
+    ladder = [r for r in records(tmp_path / "multirun").values() if r["config_hash"] == scratch["config_hash"]]
+    assert len(ladder) == 1 and ladder[0]["resumed_from_step"] == 13 and "stable-13-" in ladder[0]["branched_from"]
+    assert ladder[0]["final"]["val_loss"] == scratch["final"]["val_loss"]  # bitwise: the same experiment
+
     out = tmp_path / "report"
     report([str(tmp_path / "multirun" / "ladder")], out, n_boot=40)
     c = pd.read_csv(out / "scaling_cells.csv")
     assert len(c) == 8 and set(c["n"]) == {2} and (out / "figures" / "scaling_multiplier.png").is_file()
     summary = pd.read_csv(out / "summary.csv")
-    row = c[(c["ffn"] == "swiglu") & (c["d_model"] == 32) & (c["tokens"] == 8 * 8 * 32)].iloc[0]
+    row = c[(c["ffn"] == "swiglu") & (c["d_model"] == 32) & (c["tokens"] == 16 * 8 * 32)].iloc[0]
     setting = summary[(summary["ffn"] == "swiglu") & summary["setting"].str.contains("d_model=32")
-                      & summary["setting"].str.contains("max_steps=8")]
+                      & summary["setting"].str.contains("max_steps=16")]
     assert len(setting) == 1 and row["delta"] == pytest.approx(setting["delta"].iloc[0])
     assert "| swiglu |" in (out / "scaling.md").read_text()
