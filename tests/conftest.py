@@ -52,9 +52,18 @@ needs_shared = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def small_sweep(tmp_path_factory, cache_dir) -> Path:
-    """A real sweep of the tiny model: relu, gelu, swiglu × 3 seeds (shared by the report tests)."""
-    out = tmp_path_factory.mktemp("sweep")
-    env = dict(os.environ, FFNLAB_CACHE=str(cache_dir), FFNLAB_OUTPUT=str(out))
-    ffnlab_train("-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16", "sweep_name=small",
-                 env=env, cwd=out)
+    """A real sweep of the tiny model: relu, gelu, swiglu × 3 seeds (shared by the report tests). Built once for
+    the whole test session, also when pytest-xdist's workers both ask for it (a file lock; tests only read it)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: the workers' common folder
+    out = root / "small_sweep"
+    with FileLock(str(root / "small_sweep.lock")):
+        if not (out / "built").is_file():
+            env = dict(os.environ, FFNLAB_CACHE=str(cache_dir), FFNLAB_OUTPUT=str(out))
+            out.mkdir(exist_ok=True)
+            ffnlab_train("-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16",
+                         "sweep_name=small", env=env, cwd=out)
+            (out / "built").touch()
     return out / "multirun" / "small"

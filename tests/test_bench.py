@@ -54,6 +54,7 @@ def test_quick_bench_writes_the_results_folder(tmp_path):
     assert set(overhead["loop"]) == {"lightning", "bare"}
 
 
+@pytest.mark.slow  # the quick bench above covers the same path with peers
 def test_bench_without_peers_says_they_were_skipped(tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "ffnlab.bench.cli", "--quick", "--variants", "relu", "--no-peers", "--no-compile",

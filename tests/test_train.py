@@ -24,7 +24,8 @@ REQUIRED = ["status", "ffn", "seed", "gated", "d_model", "d_ff", "params", "flop
 
 
 def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
-    ffnlab_train("-m", "ffn=" + ",".join(VARIANTS), *TINY, "trainer.max_steps=8", "sweep_name=all",
+    ffnlab_train("-m", "ffn=" + ",".join(VARIANTS), *TINY, "trainer.max_steps=8", "trainer.curve_val_batches=1",
+                 "sweep_name=all",
                  env=env, cwd=tmp_path)
     recs = {r["ffn"]: r for r in records(tmp_path / "multirun" / "all").values()}
     assert set(recs) == set(VARIANTS)
@@ -197,7 +198,8 @@ def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
     assert "1 ok, 0 failed, 1 diverged" in out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("launcher", ["joblib", pytest.param("gpu_pack", marks=pytest.mark.slow), "submitit_local"])
+@pytest.mark.parametrize("launcher", ["joblib", pytest.param("gpu_pack", marks=pytest.mark.slow),
+                                      pytest.param("submitit_local", marks=pytest.mark.slow)])
 def test_launchers_complete_a_two_run_sweep(env, tmp_path, launcher):
     from ffnlab.io import threads_per_job
 

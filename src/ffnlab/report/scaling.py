@@ -76,18 +76,16 @@ def _resample(p: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def _relu_curve(means: pd.DataFrame, size: int) -> pd.DataFrame:
-    """ReLU's (flops, loss) points at one size, one per budget (empty without ReLU there)."""
+def _relu_curves(means: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """ReLU's (flops, loss) points per size, one per budget."""
     m = means.reset_index()
-    return m[(m["size"] == size) & (m["ffn"] == BASELINE)]
+    return {size: g for size, g in m[m["ffn"] == BASELINE].groupby("size")}
 
 
 def _multipliers(means: pd.DataFrame) -> pd.Series:
-    out = {}
-    for (size, tokens, ffn), row in means.iterrows():
-        relu = _relu_curve(means, size)
-        if len(relu):
-            out[(size, tokens, ffn)] = multiplier(relu, row["loss"], row["flops"])[0]
+    curves = _relu_curves(means)
+    out = {key: multiplier(curves[key[0]], row["loss"], row["flops"])[0]
+           for key, row in means.iterrows() if key[0] in curves and key[2] != BASELINE}
     return pd.Series(out, dtype=float)
 
 
@@ -95,6 +93,7 @@ def cells(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame
     """The per-(size, budget, variant) table (module docstring), sorted by size, budget, variant."""
     p = points(runs)
     means = _means(p)
+    curves = _relu_curves(means)
     rows = []
     for (size, tokens, ffn), g in p.groupby(["size", "tokens", "ffn"], sort=True):
         base = p[(p["size"] == size) & (p["tokens"] == tokens) & (p["ffn"] == BASELINE)]["loss"].to_numpy()
@@ -102,11 +101,10 @@ def cells(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame
         row = {"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens, "ffn": ffn, "n": len(g),
                "flops": g["flops"].mean(), "loss": g["loss"].mean(), "loss_std": g["loss"].std(ddof=1),
                "delta": d, "delta_lo": lo, "delta_hi": hi, "p": pv}
-        relu = _relu_curve(means, size)
         if ffn == BASELINE:
             row["multiplier"], row["bound"] = 1.0, ""
-        elif len(relu):
-            row["multiplier"], row["bound"] = multiplier(relu, row["loss"], row["flops"])
+        elif size in curves:
+            row["multiplier"], row["bound"] = multiplier(curves[size], row["loss"], row["flops"])
         rows.append(row)
     out = pd.DataFrame(rows)
     if "multiplier" in out and n_boot:
