@@ -398,3 +398,22 @@ def test_families_view_puts_shipped_ffns_beside_their_parameters_and_matched_twi
     assert t.loc["palm", "delta_hi"] == pytest.approx(welch(loss["palm"], loss["relu"])[2])
     assert t.loc["llama_matched", "n"] == 4 and t.loc["palm_matched", "same_runs_as"] == "llama_matched"
     assert list(t.index) == ["relu", "llama_matched", "palm", "palm_matched"] and "1.50×" in markdown(t)
+
+
+def test_the_claims_view_puts_each_papers_claim_beside_the_measured_deltas():
+    from ffnlab.report import claims
+
+    loss = {"relu": [4.40, 4.41, 4.39], "swiglu": [4.38, 4.37, 4.39], "relu2": [4.36, 4.37, 4.35],
+            "xielu": [4.50, 4.49, 4.51]}
+    runs = pd.DataFrame([{"status": "ok", "ffn": f, "seed": i, "final_val_loss": v}
+                         for f, vs in loss.items() for i, v in enumerate(vs)])
+    summary = pd.DataFrame({"n_seeds": 3, "delta": [0.0, -0.02, -0.04, 0.1], "delta_lo": [math.nan, -0.05, -0.06, 0.08],
+                            "delta_hi": [math.nan, 0.01, -0.02, 0.12], "p_holm": [math.nan, 0.2, 0.01, 0.001]},
+                           index=list(loss))
+    t = claims.table(runs, summary).set_index("ffn")
+    assert list(t.index) == ["relu2", "xielu"]  # relu and swiglu make no claim
+    assert t.loc["relu2", "delta_vs_relu"] == "-0.040 [-0.060, -0.020]" and t.loc["relu2", "p_holm"] == 0.01
+    vs = [welch(np.array(loss["xielu"]), np.array(loss[o]))[:3] for o in ("relu2", "swiglu")]
+    assert t.loc["xielu", "vs_compared"] == "; ".join(
+        f"vs {o}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for o, (d, lo, hi) in zip(("relu2", "swiglu"), vs, strict=True))
+    assert "lower perplexity than ReLU² and SwiGLU" in claims.markdown(t.reset_index())

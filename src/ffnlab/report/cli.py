@@ -29,6 +29,8 @@ Outputs (all in --out):
                  scaling: Δ vs ReLU and the compute multiplier per size and budget, power-law fits) and
                  figures/scaling_loss_vs_flops, scaling_delta_vs_tokens, scaling_multiplier,
                  agreement_vs_compute
+  claims.md      when newer variants ran (report.paper.CLAIMS): each paper's claim beside ffnlab's Δ vs ReLU
+                 and vs the variants the claim names
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
   REPORT_COMMAND.txt  the command that wrote this folder (kept as it is by a rebuild from records/)
@@ -49,6 +51,7 @@ import pandas as pd
 
 from ffnlab.errors import cli_errors
 from ffnlab.record import OUTCOME_NAME, RECORD_NAME
+from ffnlab.report import claims as cl
 from ffnlab.report import collect, plots, stats, tables
 from ffnlab.report import diagnostics as diag
 from ffnlab.report import families as fam
@@ -317,6 +320,10 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         figdir.mkdir(parents=True, exist_ok=True)
         _figures(s, curves[curves["run_dir"].isin(g["run_dir"])] if len(curves) else curves, g, figdir)
     _diagnostics(done, out, figures)
+    claimed = [(label, cl.table(g, s)) for label, g, s in done if cl.has_claims(s)]
+    if claimed:  # the newer variants: each paper's claim beside the measured Δs
+        (out / "claims.md").write_text("# The papers' claims beside ffnlab's measurements\n\n" + "\n".join(
+            (f"## {label}\n\n" if label else "") + cl.markdown(t) for label, t in claimed))
     if fam.has_families(runs):  # family presets: shipped vs matched, by parameters and FLOPs, never by rank alone
         t = fam.table(runs)
         (out / "families.md").write_text(fam.markdown(t))

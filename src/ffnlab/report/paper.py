@@ -37,9 +37,27 @@ NARANG = {
     "sigmoid": (2.291, 0.019, 1.867),
     "softplus": (2.207, 0.011, 1.850),
 }
+# What the papers of the newer variants report against other FFNs, in words (their settings are far larger than
+# ffnlab's: the report puts ffnlab's measured Δ beside each claim, it does not test the claim's setting).
+CLAIMS = {
+    "relu2": ("So et al. 2021 (Primer)", "squared ReLU lowers LM loss against ReLU and GELU", ("relu", "gelu")),
+    "xielu": ("Huang & Schlag 2024", "lower perplexity than ReLU² and SwiGLU in 1.1B-parameter Llama models",
+              ("relu2", "swiglu")),
+    "polynorm": ("Zhuo et al. 2024 (PolyCom)", "lower loss than SwiGLU, GELU and ReLU² in 1B dense and MoE models",
+                 ("swiglu", "gelu", "relu2")),
+    "polyrelu": ("Zhuo et al. 2024 (PolyCom)", "lower loss than SwiGLU, GELU and ReLU² in 1B models",
+                 ("swiglu", "gelu", "relu2")),
+    "drelu": ("Song et al. 2024 (TurboSparse)", "SwiGLU's quality with about 90% of its activations exactly zero",
+              ("swiglu",)),
+    "solu": ("Elhage et al. 2022", "about GELU's loss, with more interpretable neurons", ("gelu",)),
+    "geglu_tanh": ("Gemma (Google 2024)", "none: a shipping choice (the tanh approximation of GEGLU)", ("geglu",)),
+    "swiglu_oss": ("gpt-oss (OpenAI 2025)", "none: a shipping choice (clamped SwiGLU)", ("swiglu",)),
+    "leaky_relu2": ("small-scale speedruns", "none published: a strong small-scale baseline", ("relu2",)),
+}
 # The order of Shazeer's Table 1, then the other variants; tables follow it.
 ORDER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu",
-         "relu2", "elu", "selu", "sigmoid", "softplus", "swiglu_beta"]
+         "relu2", "elu", "selu", "sigmoid", "softplus", "swiglu_beta",
+         "xielu", "polynorm", "polyrelu", "drelu", "gelu_tanh", "geglu_tanh", "swiglu_oss", "leaky_relu2", "solu"]
 
 
 def reference_table() -> pd.DataFrame:
