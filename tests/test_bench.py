@@ -105,3 +105,4 @@ def test_study_mode_times_whole_sweeps_per_arrangement_alone_and_beside_a_corunn
     kept = df.loc[1, "runs_per_hour"] / df.loc[0, "runs_per_hour"] / (2 / 3)
     assert df.loc[1, "fair_share_kept"] == pytest.approx(kept, abs=2e-3) and pd.isna(df.loc[0, "fair_share_kept"])
     assert "--mode study" in (tmp_path / "study_throughput.md").read_text()
+    assert (df["median_eval_s"] > 0).all() and (df["median_setup_s"] > 0).all()  # the cost around the step

@@ -47,7 +47,10 @@ def _sweep(arrangement: str, overrides: list[str], out: Path, name: str) -> tupl
     return wall, recs
 
 
-def measure(overrides: list[str], arrangements: list[str], loads: list[str], log=print) -> pd.DataFrame:
+def measure(overrides: list[str], arrangements: list[str], loads: list[str], log=print,
+            on_row=None) -> pd.DataFrame:
+    """Every arrangement × load, one sweep each; `on_row(df)` after each sweep (so a stopped bench keeps what it
+    measured)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="ffnlab-study-bench-") as tmp:
         for arrangement in arrangements:
@@ -67,9 +70,13 @@ def measure(overrides: list[str], arrangements: list[str], loads: list[str], log
                        "runs_per_hour": round(3600 * len(ok) / wall, 2),
                        "median_run_wall_s": round(statistics.median(r["wall_s"] for r in ok), 1),
                        "median_train_s": round(statistics.median(r["train_s"] for r in ok), 1),
-                       "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in ok))}
+                       "median_tokens_per_s": round(statistics.median(r["tokens_per_s"] for r in ok)),
+                       "median_eval_s": round(statistics.median(r.get("eval_s") or 0 for r in ok), 1),
+                       "median_setup_s": round(statistics.median(r.get("setup_s") or 0 for r in ok), 1)}
                 log(f"{arrangement} {load}: {row['runs']} runs in {wall:.0f} s = {row['runs_per_hour']} runs/h")
                 rows.append(row)
+                if on_row is not None:
+                    on_row(derive(pd.DataFrame(rows)))
     return derive(pd.DataFrame(rows))
 
 
@@ -87,7 +94,8 @@ def derive(df: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
     cols = ["arrangement", "load", "runs", "sweep_wall_s", "runs_per_hour", "vs_1x2_alone", "fair_share_kept",
-            "median_run_wall_s", "median_train_s", "median_tokens_per_s"]
+            "median_run_wall_s", "median_train_s", "median_eval_s", "median_setup_s", "median_tokens_per_s"]
+    cols = [c for c in cols if c in df]
     lines = ["# Study throughput: processes × threads", "",
              f"Command: `{command}`", "",
              f"Machine: {machine.get('cpu')}, {machine.get('logical_cpus')} logical CPUs, "
@@ -96,7 +104,8 @@ def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
     for _, r in df.iterrows():
         lines.append("| " + " | ".join("–" if pd.isna(r[c]) else str(r[c]) for c in cols) + " |")
     lines += ["", "1x2: one run at a time with 2 threads; 2x1: two runs side by side with 1 thread each "
-              "(launcher=joblib). corunner: one CPU-bound single-thread process beside the sweep. fair_share_kept: "
+              "(launcher=joblib). eval_s: inside validation and test loops; setup_s: from the job's start to its first "
+              "step. corunner: one CPU-bound single-thread process beside the sweep. fair_share_kept: "
               "runs/h beside the co-runner over runs/h alone, divided by the share a fair scheduler gives the "
               "sweep's threads (T/(T+1)); 1.0 keeps its whole fair share.", ""]
     return "\n".join(lines)
@@ -106,9 +115,12 @@ def main_study(args, machine: dict, argv: list[str], log=print) -> pd.DataFrame:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     overrides = args.study_overrides
-    df = measure(overrides, args.arrangements, args.loads, log=log)
     command = "ffnlab-bench " + " ".join(map(shlex.quote, argv))
-    df.to_csv(out / "study_throughput.csv", index=False)
-    (out / "study_throughput.md").write_text(markdown(df, command, machine))
+
+    def write(df: pd.DataFrame) -> None:
+        df.to_csv(out / "study_throughput.csv", index=False)
+        (out / "study_throughput.md").write_text(markdown(df, command, machine))
+
+    df = measure(overrides, args.arrangements, args.loads, log=log, on_row=write)
     log(f"wrote {out}/study_throughput.md and .csv")
     return df
