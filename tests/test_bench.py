@@ -106,3 +106,35 @@ def test_study_mode_times_whole_sweeps_per_arrangement_alone_and_beside_a_corunn
     assert df.loc[1, "fair_share_kept"] == pytest.approx(kept, abs=2e-3) and pd.isna(df.loc[0, "fair_share_kept"])
     assert "--mode study" in (tmp_path / "study_throughput.md").read_text()
     assert (df["median_eval_s"] > 0).all() and (df["median_setup_s"] > 0).all()  # the cost around the step
+
+
+def test_projection_extrapolates_a_study_from_its_measured_runs():
+    from ffnlab.bench.study import projection
+
+    recs = [{"status": "ok", "ffn": f, "seed": s, "threads": 1, "wall_s": w, "train_s": 0.8 * w, "eval_s": 0.1 * w,
+             "setup_s": 0.05 * w} for f, s, w in [("relu", 0, 100.0), ("swiglu", 0, 300.0), ("glu", 1, 200.0)]]
+    recs.append({"status": "failed", "ffn": "gelu", "seed": 0, "wall_s": 5000.0})  # a failed run does not count
+    pr = projection(recs, planned=45, concurrency=2)
+    assert pr["measured_runs"] == 3 and pr["variants"] == 3 and pr["seeds"] == 2
+    assert pr["mean_run_wall_s"] == 200.0
+    assert pr["projected_study_wall_h"] == round(45 * 200 / 2 / 3600, 2)
+    assert pr["share_train"] == 0.8 and pr["mean_run_wall_for_target_s"] == 160.0
+
+
+def test_project_mode_without_records_says_what_to_pass(tmp_path, capsys):
+    from ffnlab.bench.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--mode", "project", "--project-from", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and "--project-from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_study_mode_times_a_compiled_sweep_cold_then_warm(tmp_path):
+    from ffnlab.bench.cli import main
+
+    main(["--mode", "study", "--quick", "--arrangements", "2x1c", "--out", str(tmp_path)])
+    df = pd.read_csv(tmp_path / "study_throughput.csv").set_index("load")
+    assert list(df.index) == ["cold cache", "warm cache"] and (df["runs"] == 2).all()
+    # the warm sweep loads the kernels the cold one compiled, so its runs' training (which holds the compile) is shorter
+    assert df.loc["warm cache", "median_train_s"] < df.loc["cold cache", "median_train_s"]

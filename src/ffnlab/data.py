@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from ffnlab.corpora import Corpus, open_corpus
 from ffnlab.errors import ConfigError
 from ffnlab.hub import HubCorpus, token_file
-from ffnlab.io import atomic_write_bytes, cache_dir
+from ffnlab.io import atomic_write_bytes, cache_dir, cache_lock
 from ffnlab.record import DataInfo
 
 log = logging.getLogger("ffnlab")
@@ -205,6 +205,31 @@ class LMDataModule(L.LightningDataModule):
         if not 256 <= self.vocab_size_req <= 2**31 - 1:
             raise ConfigError(f"data.vocab_size={self.vocab_size_req} cannot work: a byte-level BPE has at least the "
                               "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
+        with cache_lock(cache_dir(self.cache_root), f"{corpus.name}-{corpus.sha256[:16]}"):  # built once per sweep
+            vocab, bpt = self._tokenize(corpus)
+        for split in self.tokens:  # every split, before any training: a short test split must not fail at the end
+            if len(self.tokens[split]) < self.seq_len + 1:
+                raise ConfigError(
+                    f"{split} split of {corpus.name!r} has {len(self.tokens[split])} tokens, fewer than "
+                    f"seq_len+1 = {self.seq_len + 1}; lower model.seq_len or use a larger corpus"
+                )
+        self.info = DataInfo(
+            corpus=corpus.name,
+            description=corpus.description,
+            source=corpus.source,
+            sha256=corpus.sha256,
+            tokenizer=f"{TOKENIZER_KIND} vocab {self.vocab_size_req} (trained on train split)",
+            vocab_size=vocab,
+            train_tokens=len(self.tokens["train"]),
+            val_tokens=len(self.tokens["val"]),
+            test_tokens=len(self.tokens["test"]) if "test" in self.tokens else None,
+            bytes_per_token=bpt,
+        )
+        return self.info
+
+    def _tokenize(self, corpus) -> tuple[int, dict[str, float]]:
+        """Train or load the tokenizer and encode or load every split into self.tokens: the vocabulary size and
+        the bytes per token of each split."""
         tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
         if tok.get_vocab_size() < self.vocab_size_req:  # a small corpus has fewer merges to learn: say so
             log.warning("data.vocab_size=%d asked, but the tokenizer learned only %d tokens from %r (all its text "
@@ -219,25 +244,7 @@ class LMDataModule(L.LightningDataModule):
         else:
             self.tokens = {s: load_or_encode(tok, tok_path, corpus, s) for s in corpus.splits}
             bpt = {s: len(corpus.splits[s].encode()) / max(1, len(self.tokens[s])) for s in corpus.splits}
-        for split in self.tokens:  # every split, before any training: a short test split must not fail at the end
-            if len(self.tokens[split]) < self.seq_len + 1:
-                raise ConfigError(
-                    f"{split} split of {corpus.name!r} has {len(self.tokens[split])} tokens, fewer than "
-                    f"seq_len+1 = {self.seq_len + 1}; lower model.seq_len or use a larger corpus"
-                )
-        self.info = DataInfo(
-            corpus=corpus.name,
-            description=corpus.description,
-            source=corpus.source,
-            sha256=corpus.sha256,
-            tokenizer=f"{TOKENIZER_KIND} vocab {self.vocab_size_req} (trained on train split)",
-            vocab_size=tok.get_vocab_size(),
-            train_tokens=len(self.tokens["train"]),
-            val_tokens=len(self.tokens["val"]),
-            test_tokens=len(self.tokens["test"]) if "test" in self.tokens else None,
-            bytes_per_token=bpt,
-        )
-        return self.info
+        return tok.get_vocab_size(), bpt
 
     def setup(self, stage: str | None = None) -> None:
         self.load()

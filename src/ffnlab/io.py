@@ -71,6 +71,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def cache_lock(cache: str | os.PathLike, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on `<cache>/locks/<name>.lock` (POSIX flock, released if the process dies), so that
+    concurrent runs of a sweep build a corpus's tokenizer and token files once: the first builds, the others
+    wait and then read what it built."""
+    import fcntl
+
+    path = Path(cache) / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def ensure_writable(folder: str | os.PathLike, setting: str) -> Path:
     """Create `folder` if needed and check that files can be written in it; UnwritableError names `setting`."""
     folder = Path(folder)

@@ -166,14 +166,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--overhead-steps", type=int, default=60)
     ap.add_argument("--bf16-steps", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="tiny size and short runs: checks the pipeline only")
-    ap.add_argument("--mode", choices=("steps", "study"), default="steps",
+    ap.add_argument("--mode", choices=("steps", "study", "project"), default="steps",
                     help="steps: the step benchmark (default); study: whole sweeps per arrangement "
-                         "(ffnlab.bench.study)")
+                         "(ffnlab.bench.study); project: a study's wall time from the records of a real run of it")
     ap.add_argument("--study-steps", type=int, default=200, help="study mode: trainer.max_steps of each run")
     ap.add_argument("--arrangements", default="1x2,2x1", help="study mode: comma list of 1x2, 2x1")
     ap.add_argument("--loads", default="alone,corunner", help="study mode: comma list of alone, corunner")
+    ap.add_argument("--project-from", help="project mode: a folder of a study's finished run records")
+    ap.add_argument("--project-runs", type=int, default=45, help="project mode: the study's planned runs")
+    ap.add_argument("--project-concurrency", type=int, default=2, help="project mode: runs at a time")
     args = ap.parse_args(argv)
     args.arrangements, args.loads = args.arrangements.split(","), args.loads.split(",")
+    if args.mode == "project" and not args.project_from:
+        ap.error("--mode project needs --project-from DIR (a folder of a study's finished run records)")
     if args.quick:
         args.sizes, args.rounds, args.steps, args.warmup = "tiny", 2, 1, 1
         args.overhead_rounds, args.overhead_steps, args.bf16_steps = 1, 6, 4
@@ -211,6 +216,11 @@ def _wikitext_available() -> bool:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     quiet_third_party()
+    if args.mode == "project":
+        from ffnlab.bench.study import main_project
+
+        main_project(args, argv if argv is not None else sys.argv[1:], log=_log)
+        return
     if args.mode == "study":
         from ffnlab.bench.study import main_study
 

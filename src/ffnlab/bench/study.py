@@ -4,6 +4,8 @@ A study's unit is a run (process start, data, Lightning set-up, training, evalua
 sweeps through `ffnlab-train -m`, as a study runs them, in each arrangement:
   1x2   one run at a time, 2 intra-op threads (the basic launcher)
   2x1   two runs side by side, 1 thread each (launcher=joblib)
+  2x1c  2x1 with perf.compile=true, timed twice alone: with an empty compile cache (cold) and again with the cache
+        the first sweep filled (warm), so the compile's cost per run and its payback show
 each alone and with one CPU-bound process beside it (a single-thread matmul loop, like any other job on the
 machine). Runs per hour = finished runs / the sweep's wall time. "Fair share" compares a sweep beside the
 co-runner with the same sweep alone: with T threads of its own against the co-runner's one, a fair scheduler
@@ -28,16 +30,20 @@ import pandas as pd
 ARRANGEMENTS = {  # name → (concurrent runs, threads per run, extra overrides)
     "1x2": (1, 2, ["launcher=basic"]),
     "2x1": (2, 1, ["launcher=joblib", "hydra.launcher.n_jobs=2"]),
+    "2x1c": (2, 1, ["launcher=joblib", "hydra.launcher.n_jobs=2", "perf.compile=true"]),
 }
 CORUNNER = ("import torch\ntorch.set_num_threads(1)\na = torch.randn(384, 384)\n"
             "while True:\n    a = (a @ a).tanh()\n")
 
 
-def _sweep(arrangement: str, overrides: list[str], out: Path, name: str) -> tuple[float, list[dict]]:
+def _sweep(arrangement: str, overrides: list[str], out: Path, name: str,
+           compile_cache: Path | None = None) -> tuple[float, list[dict]]:
     parallel, threads, extra = ARRANGEMENTS[arrangement]
     cmd = [sys.executable, "-m", "ffnlab.train", "-m", *overrides, *extra, f"trainer.threads={threads}",
            "trainer.progress_bar=false", "report_at_end=false", "reuse_runs=false", f"sweep_name={name}"]
     env = dict(os.environ, FFNLAB_OUTPUT=str(out), OMP_NUM_THREADS=str(threads))
+    if compile_cache is not None:  # the compile cache this sweep starts from (empty: cold)
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(compile_cache)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -54,11 +60,14 @@ def measure(overrides: list[str], arrangements: list[str], loads: list[str], log
     rows = []
     with tempfile.TemporaryDirectory(prefix="ffnlab-study-bench-") as tmp:
         for arrangement in arrangements:
-            for load in loads:
+            compiled = "perf.compile=true" in ARRANGEMENTS[arrangement][2]
+            for load in (["cold cache", "warm cache"] if compiled else loads):
                 corunner = subprocess.Popen([sys.executable, "-c", CORUNNER], env=dict(os.environ,
                                             OMP_NUM_THREADS="1")) if load == "corunner" else None
+                cache = Path(tmp) / "inductor" if compiled else None
                 try:
-                    wall, recs = _sweep(arrangement, overrides, Path(tmp), f"{arrangement}-{load}")
+                    wall, recs = _sweep(arrangement, overrides, Path(tmp), f"{arrangement}-{load.split()[0]}",
+                                        compile_cache=cache)
                 finally:
                     if corunner is not None:
                         corunner.kill()
@@ -104,11 +113,67 @@ def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
     for _, r in df.iterrows():
         lines.append("| " + " | ".join("–" if pd.isna(r[c]) else str(r[c]) for c in cols) + " |")
     lines += ["", "1x2: one run at a time with 2 threads; 2x1: two runs side by side with 1 thread each "
-              "(launcher=joblib). eval_s: inside validation and test loops; setup_s: from the job's start to its first "
+              "(launcher=joblib); 2x1c: 2x1 compiled (perf.compile=true), first with an empty compile cache (cold), then "
+              "with the cache the cold sweep filled (warm). eval_s: inside validation and test loops; setup_s: from the job's start to its first "
               "step. corunner: one CPU-bound single-thread process beside the sweep. fair_share_kept: "
               "runs/h beside the co-runner over runs/h alone, divided by the share a fair scheduler gives the "
               "sweep's threads (T/(T+1)); 1.0 keeps its whole fair share.", ""]
     return "\n".join(lines)
+
+
+def projection(records: list[dict], planned: int, concurrency: int, target_s: float = 3600.0) -> dict:
+    """A whole study's wall time extrapolated from the measured runs of (part of) it: `planned` runs at the
+    measured mean run wall, `concurrency` at a time, and the share of a run spent in set-up, training and
+    evaluation. Only finished runs count."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    if not ok:
+        raise ValueError("no finished run records to extrapolate from")
+    wall = [float(r["wall_s"]) for r in ok]
+    mean_wall = statistics.fmean(wall)
+    parts = {k: (statistics.fmean(float(r[k]) / float(r["wall_s"]) for r in ok) if all(r.get(k) is not None for r in ok)
+                 else float("nan")) for k in ("setup_s", "train_s", "eval_s")}  # nan: older records lack the field
+    return {"measured_runs": len(ok), "variants": len({r.get("ffn") for r in ok}),
+            "seeds": len({r.get("seed") for r in ok}), "threads_per_run": sorted({r.get("threads") for r in ok} - {None}),
+            "concurrency": concurrency, "mean_run_wall_s": round(mean_wall, 1),
+            "median_run_wall_s": round(statistics.median(wall), 1),
+            "share_setup": round(parts["setup_s"], 4), "share_train": round(parts["train_s"], 4),
+            "share_eval": round(parts["eval_s"], 4), "planned_runs": planned,
+            "projected_study_wall_h": round(planned * mean_wall / concurrency / 3600, 2),
+            "target_h": round(target_s / 3600, 2),
+            "mean_run_wall_for_target_s": round(target_s * concurrency / planned, 1)}
+
+
+def _pct(x: float) -> str:
+    return "not recorded" if x != x else f"{x:.1%}"
+
+
+def main_project(args, argv: list[str], log=print) -> dict:
+    """`--mode project`: extrapolate a study's wall time from the records of a real (partial) run of it."""
+    from ffnlab.errors import FfnlabError
+    from ffnlab.record import read_record
+
+    src = Path(args.project_from)
+    recs = [r.to_dict() for r in (read_record(p) for p in sorted(src.rglob("metrics.json"))) if r is not None]
+    if not recs:
+        raise FfnlabError(f"no run records under {src}; pass --project-from a study's folder of finished runs")
+    pr = projection(recs, args.project_runs, args.project_concurrency)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "ffnlab-bench " + " ".join(map(shlex.quote, argv))
+    lines = ["# Study wall time, extrapolated from measured runs", "", f"Command: `{command}`", "",
+             f"From {pr['measured_runs']} finished runs ({pr['variants']} variants × {pr['seeds']} seeds, "
+             f"{pr['threads_per_run']} thread(s) per run, {pr['concurrency']} at a time) under `{src}`: "
+             f"a run takes {pr['mean_run_wall_s']} s on average (median {pr['median_run_wall_s']} s), of which "
+             f"set-up {_pct(pr['share_setup'])}, training {_pct(pr['share_train'])}, "
+             f"evaluation {_pct(pr['share_eval'])}.",
+             "", f"**{pr['planned_runs']} runs → {pr['projected_study_wall_h']} h** of wall time "
+             f"(runs × mean run wall ÷ runs at a time). A {pr['target_h']} h target needs a mean run wall of "
+             f"{pr['mean_run_wall_for_target_s']} s at this concurrency.", ""]
+    (out / "study_projection.md").write_text("\n".join(lines))
+    pd.DataFrame([{k: (str(v) if isinstance(v, list) else v) for k, v in pr.items()}]).to_csv(
+        out / "study_projection.csv", index=False)
+    log(f"wrote {out}/study_projection.md: {pr['planned_runs']} runs → {pr['projected_study_wall_h']} h")
+    return pr
 
 
 def main_study(args, machine: dict, argv: list[str], log=print) -> pd.DataFrame:
