@@ -86,3 +86,19 @@ def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_pat
                       & summary["setting"].str.contains("max_steps=16")]
     assert len(setting) == 1 and row["delta"] == pytest.approx(setting["delta"].iloc[0])
     assert "| swiglu |" in (out / "scaling.md").read_text()
+
+
+def test_a_learning_rate_sweep_picks_the_best_rate_per_size_and_is_never_averaged_into_scaling_cells():
+    r = runs({(64, 4, "relu"): [5.0], (64, 4, "swiglu"): [4.9], (128, 4, "relu"): [4.6], (128, 4, "swiglu"): [4.5]})
+    r = pd.concat([r.assign(**{"cfg.optim.lr": lr, "final_val_loss": r["final_val_loss"] + bump * (r["d_model"] == 64)
+                                                   - bump * (r["d_model"] == 128)})
+                   for lr, bump in ((0.004, 0.1), (0.008, 0.0), (0.016, 0.2))], ignore_index=True)
+    assert scaling.has_lr_sweep(r) and not scaling.has_scaling(r)  # two runs per (size, budget, variant, seed)
+    t = scaling.lr_choice(r).set_index(["d_model", "lr"])
+    assert t.loc[(64, 0.008), "best"] and t.loc[(64, 0.008), "mean"] == pytest.approx(4.95)
+    assert not t.loc[(64, 0.008), "edge"]
+    # at d_model 128 the loss falls with the rate: the best is the largest swept, flagged as the range's edge
+    assert t.loc[(128, 0.016), "best"] and t.loc[(128, 0.016), "edge"] and t["best"].sum() == 2
+    assert "widen it" in scaling.lr_markdown(scaling.lr_choice(r))
+    one = r[r["cfg.optim.lr"] == 0.008]
+    assert not scaling.has_lr_sweep(one) and scaling.has_lr_sweep(r)

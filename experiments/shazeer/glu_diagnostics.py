@@ -50,6 +50,14 @@ def analyse(folder: Path) -> str:
                 + f"{_cell(d['act_rms'].mean(), d['act_rms'].std())} | "
                 + (f"{_cell(d['lin_rms'].mean(), d['lin_rms'].std())} |" if d["lin_rms"].notna().any() else "– |"))
     out = ["### GLU's gate, its FFN output scale, and the gated variants", "", *lines, ""]
+    v: dict = {}  # the numbers the summary sentence quotes
+    for horizon in ("early", "final"):
+        h = diag[diag["horizon"] == horizon]
+        g = h[h["ffn"] == "glu"]
+        v[horizon, "gate"] = g["act_mean"].mean()
+        v[horizon, "sat"] = 100 * (g["sat_low"] + g["sat_high"]).mean()
+        w = h.groupby("ffn")["ffn_write"].mean()
+        v[horizon, "write"] = w
     pair_lines = ["| horizon | comparison | Δ FFN write (paired by seed) [95% CI] | Δ loss (paired) [95% CI] | pairs |",
                   "|---|---|---|---|---:|"]
     for horizon in ("early", "final"):
@@ -59,6 +67,7 @@ def analyse(folder: Path) -> str:
                 continue
             dw, wlo, whi, _, n = paired(h.loc[name, "ffn_write"], h.loc["relu", "ffn_write"])
             dl, llo, lhi, _, _ = paired(h.loc[name, "loss"], h.loc["relu", "loss"])
+            v[horizon, name, "pair"] = (dw, wlo, whi)
             pair_lines.append(f"| {horizon} | {name} − relu | {dw:+.3f} [{wlo:+.3f}, {whi:+.3f}] | "
                               f"{dl:+.4f} [{llo:+.4f}, {lhi:+.4f}] | {n} |")
     out += pair_lines + [""]
@@ -68,6 +77,7 @@ def analyse(folder: Path) -> str:
         per_variant = h.groupby("ffn")[["ffn_write", "loss"]].mean()
         rho, p = st.spearmanr(per_variant["ffn_write"], per_variant["loss"])
         rho_lines.append(f"| {horizon} | variants (means) | {rho:+.2f} | {p:.2g} | {len(per_variant)} |")
+        v[horizon, "rho"] = (rho, p)
         gated = per_variant.loc[[n for n in GATED if n in per_variant.index]]
         if len(gated) >= 4:
             rho, p = st.spearmanr(gated["ffn_write"], gated["loss"])
@@ -76,10 +86,33 @@ def analyse(folder: Path) -> str:
         if len(g) >= 3:
             rho, p = st.spearmanr(g["ffn_write"], g["loss"])
             rho_lines.append(f"| {horizon} | GLU's seeds | {rho:+.2f} | {p:.2g} | {len(g)} |")
+            v[horizon, "rho_glu"] = (rho, p)
     out += rho_lines + ["", "FFN write: RMS of the FFN's output over RMS of the residual stream it is added to, "
                             "averaged over layers, on the fixed validation tokens; gate: σ(xW), GLU's sigmoid "
                             "gate. Mean ± std over seeds; paired intervals take the difference seed by seed.", ""]
-    return "\n".join(out)
+    return "\n".join(out + [summary(v), ""])
+
+
+def summary(v: dict) -> str:
+    """The finding's numbers in one paragraph, generated (so prose never retypes them)."""
+    def pair(h: str) -> str:
+        d, lo, hi = v[h, "glu", "pair"]
+        return f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+    others = v["final", "write"].drop(["glu", "relu"], errors="ignore").loc[
+        lambda s: s.index.isin([n for n in GATED if n != "glu"])]
+    parts = [f"**In numbers.** GLU's gate σ(xW) averages {v['early', 'gate']:.3f} at 1/8 of the budget and "
+             f"{v['final', 'gate']:.3f} at the end; {v['early', 'sat']:.1f}% of its values are saturated (below 0.05 "
+             f"or above 0.95) early and {v['final', 'sat']:.1f}% at the end. At the end its FFN write is "
+             f"{v['final', 'write']['glu']:.3f}, against ReLU's {v['final', 'write']['relu']:.3f} and "
+             f"{others.min():.3f}–{others.max():.3f} for the other gated variants; paired by seed, GLU − ReLU is "
+             f"{pair('early')} early and {pair('final')} at the end. Across the variants, ρ(FFN write, loss) is "
+             f"{v['early', 'rho'][0]:+.2f} (p = {v['early', 'rho'][1]:.2g}) early and {v['final', 'rho'][0]:+.2f} "
+             f"(p = {v['final', 'rho'][1]:.2g}) at the end"]
+    if ("final", "rho_glu") in v:
+        parts.append(f"; across GLU's own seeds it is {v['early', 'rho_glu'][0]:+.2f} early and "
+                     f"{v['final', 'rho_glu'][0]:+.2f} at the end")
+    return "".join(parts) + "."
 
 
 def main(argv: list[str]) -> None:

@@ -29,6 +29,8 @@ Outputs (all in --out):
                  scaling: Δ vs ReLU and the compute multiplier per size and budget, power-law fits) and
                  figures/scaling_loss_vs_flops, scaling_delta_vs_tokens, scaling_multiplier,
                  agreement_vs_compute
+  lr.md, lr.csv  when a size was trained at several learning rates (experiment=scaling_lr): each variant's
+                 loss per size and learning rate and the best learning rate per size (scaling.lr_choice)
   claims.md      when newer variants ran (report.paper.CLAIMS): each paper's claim beside ffnlab's Δ vs ReLU
                  and vs the variants the claim names
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
@@ -333,6 +335,10 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
             _save(plots.families(t, "train_flops"), out / "figures", "families_flops")
     if sc.has_scaling(runs):
         _scaling(done, runs, out, n_boot, figures)
+    if sc.has_lr_sweep(runs):  # a learning-rate sweep across sizes (experiment=scaling_lr): the best per size
+        t = sc.lr_choice(runs)
+        (out / "lr.md").write_text("# Learning rate per size\n\n" + sc.lr_markdown(t))
+        t.round(6).to_csv(out / "lr.csv", index=False)
     command = out / "REPORT_COMMAND.txt"
     if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
         command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")

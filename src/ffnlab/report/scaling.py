@@ -38,11 +38,56 @@ def points(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def has_scaling(runs: pd.DataFrame) -> bool:
-    """Whether the finished runs span several (size, budget) cells with ReLU and another variant in them."""
+    """Whether the finished runs span several (size, budget) cells with ReLU and another variant in them, and no
+    cell holds two runs of one variant and seed (runs that differ in another setting, such as a learning-rate
+    sweep's, must never be averaged into one cell)."""
     if SIZE not in runs or BUDGET not in runs:
         return False
     p = points(runs)
+    if p.duplicated(["size", "tokens", "ffn", "seed"]).any():
+        return False
     return len(p.groupby(["size", "tokens"])) > 1 and BASELINE in set(p["ffn"]) and p["ffn"].nunique() > 1
+
+
+LR = "cfg.optim.lr"
+
+
+def has_lr_sweep(runs: pd.DataFrame) -> bool:
+    """Whether some size was trained at several learning rates (a study's learning-rate sweep)."""
+    if LR not in runs or SIZE not in runs:
+        return False
+    p = points(runs).assign(lr=runs.loc[runs["status"] == "ok", LR].astype(float).values)
+    return bool((p.groupby("size")["lr"].nunique() > 1).any())
+
+
+def lr_choice(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per size and learning rate: each variant's mean final loss, their mean (the choice's criterion: every
+    variant of the sweep counts equally) and which learning rate is best per size. `edge` marks a best value at
+    the end of the swept range, where the optimum may lie outside it."""
+    ok = runs[runs["status"] == "ok"]
+    p = points(runs).assign(lr=ok[LR].astype(float).values)
+    wide = p.groupby(["size", "d_model", "tokens", "lr", "ffn"])["loss"].mean().unstack("ffn")
+    wide["mean"] = wide.mean(axis=1)
+    wide = wide.reset_index()
+    wide["best"] = wide.groupby("size")["mean"].transform("min") == wide["mean"]
+    lo, hi = (wide.groupby("size")["lr"].transform(f) for f in ("min", "max"))
+    wide["edge"] = wide["best"] & ((wide["lr"] == lo) | (wide["lr"] == hi))
+    return wide
+
+
+def lr_markdown(t: pd.DataFrame) -> str:
+    variants = [c for c in t.columns if c not in {"size", "d_model", "tokens", "lr", "mean", "best", "edge"}]
+    lines = ["| size (non-emb params) | d_model | tokens | lr | " + " | ".join(variants) + " | mean | best |",
+             "|---:|---:|---:|---:|" + "---:|" * len(variants) + "---:|---|"]
+    for _, r in t.iterrows():
+        mark = ("**best** (at the edge of the range: widen it)" if r["edge"] else "**best**") if r["best"] else ""
+        lines.append(f"| {int(r['size']):,} | {int(r['d_model'])} | {int(r['tokens']):,} | {r['lr']:g} | "
+                     + " | ".join("–" if pd.isna(r[v]) else f"{r[v]:.4f}" for v in variants)
+                     + f" | {r['mean']:.4f} | {mark} |")
+    lines += ["", "Final validation loss (nats/token) per size and learning rate, mean over seeds; mean: over the "
+              "variants, each counting once. The best learning rate of each size is the one with the lowest mean.",
+              ""]
+    return "\n".join(lines)
 
 
 def _interp_compute(curve: pd.DataFrame, loss: float) -> tuple[float, str]:
