@@ -3,6 +3,7 @@
 import json
 import math
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -153,9 +154,11 @@ def _tree(folder) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_report_rebuilds_from_its_own_records_byte_for_byte(small_sweep, tmp_path):
-    """What git holds of a study (the report folder with records/) is enough to rebuild it exactly, anywhere."""
+def test_a_report_rebuilds_from_its_own_records_byte_for_byte(small_sweep, tmp_path, monkeypatch):
+    """What git holds of a study (the report folder with records/) is enough to rebuild it exactly, anywhere,
+    including the command that made it (not the rebuild's)."""
     out = tmp_path / "results" / "study"
+    monkeypatch.setattr(sys, "argv", ["ffnlab-report", "multirun/study", "--out", "results/study"])
     report_main([str(small_sweep), "--out", str(out), "--bootstrap", "50"])
     published = _tree(out)
     records = sorted((out / "records").rglob("metrics.json"))
@@ -163,6 +166,7 @@ def test_a_report_rebuilds_from_its_own_records_byte_for_byte(small_sweep, tmp_p
     assert all(r.read_bytes() == (small_sweep / r.parent.name / "metrics.json").read_bytes() for r in records)
     clone = tmp_path / "clone"  # another checkout: only the committed folder, the sweep itself is gone
     shutil.copytree(out, clone)
+    monkeypatch.setattr(sys, "argv", ["ffnlab-report", "clone/records/study", "--out", "clone"])
     report_main([str(p) for p in sorted((clone / "records").iterdir())] + ["--out", str(clone), "--bootstrap", "50"])
     assert _tree(clone) == published
 

@@ -1,4 +1,5 @@
-"""Compare a re-run of the shazeer study with the published per-run losses (results/shazeer/runs.csv).
+"""Compare a re-run of the shazeer study with the published per-run losses of the original study
+(results/shazeer_rerun/original_runs.csv, its report's runs.csv before results/shazeer was rebuilt from the re-run).
 
     python experiments/shazeer/compare_rerun.py RERUN_FOLDER OUT_FOLDER
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from ffnlab.report import collect
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "shazeer" / "runs.csv"
+PUBLISHED = Path(__file__).resolve().parents[2] / "results" / "shazeer_rerun" / "original_runs.csv"  # the lost study's
 
 
 def compare(rerun: Path, published: Path = PUBLISHED) -> pd.DataFrame:

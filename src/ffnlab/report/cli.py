@@ -269,6 +269,8 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
     started = time.time()
     inside = _inside_records(runs, out)
     rebuild = all(inside)
+    command = out / "REPORT_COMMAND.txt"  # a rebuild from records/ keeps the command that made the report
+    made_by = command.read_text() if rebuild and command.is_file() else None
     _clear_previous(out, keep_records=any(inside))
     out.mkdir(parents=True, exist_ok=True)
     if copy_records:
@@ -339,9 +341,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         t = sc.lr_choice(runs)
         (out / "lr.md").write_text("# Learning rate per size\n\n" + sc.lr_markdown(t))
         t.round(6).to_csv(out / "lr.csv", index=False)
-    command = out / "REPORT_COMMAND.txt"
-    if not (rebuild and command.is_file()):  # a rebuild from records/ keeps the command that made the report
-        command.write_text("ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
+    command.write_text(made_by or "ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
     _write_manifest(out, started)
     return {"runs": runs, "curves": curves, "summary": summary, "rebuilt": rebuild}
 
