@@ -43,3 +43,14 @@ def test_the_lock_is_released_when_the_block_raises(tmp_path):
     with cache_lock(tmp_path, "corpus-x"):  # would block forever if the first holder had kept it
         pass
     assert time.perf_counter() - t0 < 5
+
+
+def test_an_unwritable_cache_is_one_error_that_names_the_setting(tmp_path):
+    import pytest
+
+    from ffnlab.io import UnwritableError
+
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(UnwritableError, match="cannot write to .*data.cache_dir"):
+        with cache_lock(tmp_path / "a-file" / "cache", "corpus-x"):
+            pass

@@ -48,6 +48,12 @@ class UnwritableError(FfnlabError):
     """A folder ffnlab must write to is not writable."""
 
 
+def _unwritable(folder: Path, e: OSError) -> UnwritableError:
+    return UnwritableError(
+        f"cannot write to {folder} ({e.strerror}); point the setting that chose it at a writable folder: "
+        f"data.cache_dir or ${ENV_CACHE} for tokenizer caches, paths.output or ${ENV_OUTPUT} for runs")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed onto `path` when the block ends without error."""
@@ -56,9 +62,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:  # not writable, read-only, or a file where a folder should be
-        raise UnwritableError(
-            f"cannot write to {path.parent} ({e.strerror}); point the setting that chose it at a writable folder: "
-            f"data.cache_dir or ${ENV_CACHE} for tokenizer caches, paths.output or ${ENV_OUTPUT} for runs") from e
+        raise _unwritable(path.parent, e) from e
     os.close(fd)
     try:
         yield Path(tmp)
@@ -79,8 +83,12 @@ def cache_lock(cache: str | os.PathLike, name: str) -> Iterator[None]:
     import fcntl
 
     path = Path(cache) / "locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError as e:  # not writable, read-only, or a file where a folder should be
+        raise _unwritable(path.parent, e) from e
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
