@@ -135,7 +135,7 @@ def projection(records: list[dict], planned: int, concurrency: int, target_s: fl
     return {"measured_runs": len(ok), "variants": len({r.get("ffn") for r in ok}),
             "seeds": len({r.get("seed") for r in ok}), "threads_per_run": sorted({r.get("threads") for r in ok} - {None}),
             "concurrency": concurrency, "mean_run_wall_s": round(mean_wall, 1),
-            "median_run_wall_s": round(statistics.median(wall), 1),
+            "median_run_wall_s": round(statistics.median(wall), 1), "min_run_wall_s": round(min(wall), 1),
             "share_setup": round(parts["setup_s"], 4), "share_train": round(parts["train_s"], 4),
             "share_eval": round(parts["eval_s"], 4), "planned_runs": planned,
             "projected_study_wall_h": round(planned * mean_wall / concurrency / 3600, 2),
@@ -162,8 +162,10 @@ def main_project(args, argv: list[str], log=print) -> dict:
     command = "ffnlab-bench " + " ".join(map(shlex.quote, argv))
     lines = ["# Study wall time, extrapolated from measured runs", "", f"Command: `{command}`", "",
              f"From {pr['measured_runs']} finished runs ({pr['variants']} variants × {pr['seeds']} seeds, "
-             f"{pr['threads_per_run']} thread(s) per run, {pr['concurrency']} at a time) under `{src}`: "
-             f"a run takes {pr['mean_run_wall_s']} s on average (median {pr['median_run_wall_s']} s), of which "
+             f"threads per run: {', '.join(map(str, pr['threads_per_run'])) or 'not recorded'}; "
+             f"{pr['concurrency']} at a time) under `{src}`: "
+             f"a run takes {pr['mean_run_wall_s']} s on average (median {pr['median_run_wall_s']} s, fastest "
+             f"{pr['min_run_wall_s']} s), of which "
              f"set-up {_pct(pr['share_setup'])}, training {_pct(pr['share_train'])}, "
              f"evaluation {_pct(pr['share_eval'])}.",
              "", f"**{pr['planned_runs']} runs → {pr['projected_study_wall_h']} h** of wall time "

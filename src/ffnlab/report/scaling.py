@@ -56,17 +56,19 @@ def has_lr_sweep(runs: pd.DataFrame) -> bool:
     """Whether some size was trained at several learning rates (a study's learning-rate sweep)."""
     if LR not in runs or SIZE not in runs:
         return False
-    p = points(runs).assign(lr=runs.loc[runs["status"] == "ok", LR].astype(float).values)
-    return bool((p.groupby("size")["lr"].nunique() > 1).any())
+    return bool((_with_lr(runs).groupby("size")["lr"].nunique() > 1).any())
+
+
+def _with_lr(runs: pd.DataFrame) -> pd.DataFrame:
+    """points() with each run's learning rate."""
+    return points(runs).assign(lr=runs.loc[runs["status"] == "ok", LR].astype(float).values)
 
 
 def lr_choice(runs: pd.DataFrame) -> pd.DataFrame:
     """Per size and learning rate: each variant's mean final loss, their mean (the choice's criterion: every
     variant of the sweep counts equally) and which learning rate is best per size. `edge` marks a best value at
     the end of the swept range, where the optimum may lie outside it."""
-    ok = runs[runs["status"] == "ok"]
-    p = points(runs).assign(lr=ok[LR].astype(float).values)
-    wide = p.groupby(["size", "d_model", "tokens", "lr", "ffn"])["loss"].mean().unstack("ffn")
+    wide = _with_lr(runs).groupby(["size", "d_model", "tokens", "lr", "ffn"])["loss"].mean().unstack("ffn")
     wide["mean"] = wide.mean(axis=1)
     wide = wide.reset_index()
     wide["best"] = wide.groupby("size")["mean"].transform("min") == wide["mean"]
