@@ -48,3 +48,25 @@ def test_a_branch_equals_the_run_trained_from_scratch(env, tmp_path):
         assert ladder[budget]["final"]["val_loss"] == scratch["final"]["val_loss"]  # bitwise: the same experiment
         assert timeless(ladder[budget]["history"], at) == timeless(scratch["history"], at)
     assert ladder[32]["final"]["val_loss"] != ladder[16]["final"]["val_loss"]
+
+
+def test_the_scaling_study_trains_each_longest_run_before_its_branches_and_sizes_smallest_first():
+    """Branches only save compute if their 16M-token run has kept its checkpoints before they start; and a size
+    is reportable when it is complete, so a study stopped part-way publishes whole sizes."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    import ffnlab.train  # noqa: F401  (registers the config's resolvers)
+    from ffnlab.progress import planned_jobs
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        jobs = [dict(o.split("=", 1) for o in job)
+                for job in planned_jobs(compose("train", overrides=["experiment=scaling"], return_hydra_config=True))]
+    assert len(jobs) == 3 * 4 * 2 * 7
+    sizes = [j["scale"] for j in jobs]
+    assert sizes == sorted(sizes, key=["xs", "s", "m"].index)
+    for size in ("xs", "s", "m"):
+        steps = [int(j["trainer.max_steps"]) for j in jobs if j["scale"] == size]
+        assert steps == sorted(steps, reverse=True) and steps[0] == 8000  # every 16M run, then the branches
