@@ -94,6 +94,46 @@ def test_fair_share_is_the_runs_kept_beside_a_corunner_over_the_threads_share():
     assert pd.isna(df.loc[0, "fair_share_kept"])
 
 
+def test_each_sweep_is_extrapolated_to_the_shazeer_study_with_its_training_time_scaled_to_the_study_budget():
+    from ffnlab.bench.study import SHAZEER_RUNS, SHAZEER_STEPS, derive
+    from ffnlab.config import compose
+
+    cfg = compose(["experiment=shazeer"], hydra=True)  # the plan the extrapolation is for
+    params = cfg.hydra.sweeper.params
+    assert SHAZEER_RUNS == len(str(params.ffn).split(",")) * len(str(params.seed).split(","))
+    assert SHAZEER_STEPS == cfg.trainer.max_steps
+    df = derive(pd.DataFrame({"arrangement": ["2x1"], "concurrent_runs": [2], "threads_per_run": [1],
+                              "load": ["alone"], "runs": [4], "sweep_wall_s": [220.0], "runs_per_hour": [65.5],
+                              "median_run_wall_s": [100.0], "median_train_s": [40.0]}), steps_per_run=200)
+    # per run 220/4 = 55 s of sweep wall for 100 s of run wall; at 800 steps a run takes 100 + 40·3 = 220 s
+    assert df.loc[0, "steps_per_run"] == 200
+    assert df.loc[0, "shazeer_h"] == round(55 * SHAZEER_RUNS * 220 / 100 / 3600, 2)
+
+
+def test_study_rerender_adds_derived_columns_to_a_measured_table_and_keeps_its_command(tmp_path):
+    from ffnlab.bench.cli import main
+
+    pd.DataFrame({"arrangement": ["1x2"], "concurrent_runs": [1], "threads_per_run": [2], "load": ["alone"],
+                  "runs": [4], "sweep_wall_s": [400.0], "runs_per_hour": [36.0], "median_run_wall_s": [100.0],
+                  "median_train_s": [40.0]}).to_csv(tmp_path / "study_throughput.csv", index=False)
+    (tmp_path / "study_throughput.md").write_text("# t\n\nCommand: `ffnlab-bench --mode study --out x`\n")
+    main(["--mode", "study", "--rerender", "--study-steps", "200", "--out", str(tmp_path)])
+    df = pd.read_csv(tmp_path / "study_throughput.csv")
+    assert df.loc[0, "shazeer_h"] == round(100 * 45 * 220 / 100 / 3600, 2) and df.loc[0, "steps_per_run"] == 200
+    md = (tmp_path / "study_throughput.md").read_text()
+    assert "Command: `ffnlab-bench --mode study --out x`; table rendered by `ffnlab-bench --mode study --rerender" in md
+
+
+def test_study_table_says_the_gpu_figure_is_not_measured_only_where_there_is_no_gpu():
+    from ffnlab.bench.study import derive, markdown
+
+    df = derive(pd.DataFrame({"arrangement": ["2x1"], "concurrent_runs": [2], "threads_per_run": [1],
+                              "load": ["alone"], "runs_per_hour": [17.0]}))
+    assert "gpu_pack`) against one at a time is not measured yet" in markdown(df, "cmd", {"gpu": None})
+    on_gpu = markdown(df, "cmd", {"gpu": "NVIDIA H100"})
+    assert "not measured" not in on_gpu and "GPU: NVIDIA H100" in on_gpu
+
+
 @pytest.mark.slow  # two real sweeps with a co-runner (about a minute); the arithmetic is tested above
 def test_study_mode_times_whole_sweeps_per_arrangement_alone_and_beside_a_corunner(tmp_path):
     from ffnlab.bench.cli import main

@@ -421,3 +421,22 @@ def test_the_claims_view_puts_each_papers_claim_beside_the_measured_deltas():
     assert t.loc["xielu", "vs_compared"] == "; ".join(
         f"vs {o}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for o, (d, lo, hi) in zip(("relu2", "swiglu"), vs, strict=True))
     assert "lower perplexity than ReLU² and SwiGLU" in claims.markdown(t.reset_index())
+
+
+def test_replication_matches_runs_by_study_and_folder_and_names_the_runs_a_rerun_lacks():
+    from ffnlab.report.replication import compare, markdown
+
+    published = pd.DataFrame({
+        "run_dir": ["/work/runs/multirun/narang/ffn=elu,seed=0", "/work/runs/multirun/narang/ffn=elu,seed=1",
+                    "/work/runs/multirun/narang/ffn=relu,seed=0", "/work/runs/multirun/shazeer/ffn=elu,seed=0"],
+        "status": ["ok", "ok", "ok", "ok"], "duplicate": [False, False, True, False], "ffn": ["elu", "elu", "relu", "elu"],
+        "seed": [0, 1, 0, 0], "early_val_loss": [5.0, 5.1, 5.2, 9.0], "final_val_loss": [4.5, 4.6, 4.7, 9.0]})
+    rerun = pd.DataFrame({"run_dir": ["narang/ffn=elu,seed=0", "narang/ffn=relu,seed=0", "narang/ffn=elu,seed=1"],
+                          "status": ["ok", "ok", "failed"], "ffn": ["elu", "relu", "elu"], "seed": [0, 0, 1],
+                          "early_val_loss": [5.0, 5.2, None], "final_val_loss": [4.5 + 2e-3, 4.7, None]})
+    both, missing = compare(published, rerun)
+    assert list(both["run"]) == ["narang/ffn=elu,seed=0"]  # the published duplicate and the failed re-run drop out
+    assert both.loc[0, "final_diff"] == pytest.approx(2e-3) and both.loc[0, "early_diff"] == 0.0
+    assert missing == ["narang/ffn=elu,seed=1", "shazeer/ffn=elu,seed=0"]  # same folder name, other study: not a match
+    md = markdown(both, missing, "runs.csv")
+    assert "1 runs matched, 0 bit-identical" in md and "shazeer/ffn=elu,seed=0" in md

@@ -254,6 +254,17 @@ def test_every_experiment_composes_and_names_valid_variants_and_settings(name):
             validate_model(one)
 
 
+
+@pytest.mark.parametrize("name", [n for n in _experiments() if n != "shazeer_gpu"])
+def test_every_cpu_study_runs_two_one_thread_runs_side_by_side(name):
+    """The studies' default arrangement (#16, results/benchmarks/study_throughput.md): two concurrent runs, each
+    with cores ÷ 2 threads (trainer.threads unset), never one 2-thread run that collapses beside a co-runner."""
+    from ffnlab.config import compose
+
+    cfg = compose([f"experiment={name}"], hydra=True)
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    assert cfg.trainer.threads is None
+
 # Studies whose first job takes a code path of its own (Adafactor, compile settings); the other studies' jobs
 # differ from shazeer's only in values, which the composition test above checks.
 @pytest.mark.parametrize("name", ["shazeer", "shazeer_gpu"])

@@ -51,7 +51,7 @@ def machine() -> dict:
             versions[pkg] = None
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "python": platform.python_version(),
-            "versions": versions}
+            "versions": versions, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def native_bf16() -> bool:
@@ -170,6 +170,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="steps: the step benchmark (default); study: whole sweeps per arrangement "
                          "(ffnlab.bench.study); project: a study's wall time from the records of a real run of it")
     ap.add_argument("--study-steps", type=int, default=200, help="study mode: trainer.max_steps of each run")
+    ap.add_argument("--rerender", action="store_true",
+                    help="study mode: re-render study_throughput.md and .csv in --out from the measured .csv "
+                         "(new derived columns) without measuring again")
     ap.add_argument("--arrangements", default="1x2,2x1", help="study mode: comma list of 1x2, 2x1")
     ap.add_argument("--loads", default="alone,corunner", help="study mode: comma list of alone, corunner")
     ap.add_argument("--project-from", help="project mode: a folder of a study's finished run records")

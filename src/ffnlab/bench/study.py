@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -27,11 +28,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from ffnlab.errors import FfnlabError
+
 ARRANGEMENTS = {  # name → (concurrent runs, threads per run, extra overrides)
     "1x2": (1, 2, ["launcher=basic"]),
     "2x1": (2, 1, ["launcher=joblib", "hydra.launcher.n_jobs=2"]),
     "2x1c": (2, 1, ["launcher=joblib", "hydra.launcher.n_jobs=2", "perf.compile=true"]),
 }
+# experiment=shazeer's plan (conf/experiment/shazeer.yaml: 9 variants × 5 seeds, trainer.max_steps; a test holds
+# these to the composed study): each arrangement's sweep is extrapolated to it
+SHAZEER_RUNS, SHAZEER_STEPS = 45, 800
 CORUNNER = ("import torch\ntorch.set_num_threads(1)\na = torch.randn(384, 384)\n"
             "while True:\n    a = (a @ a).tanh()\n")
 
@@ -58,6 +64,7 @@ def measure(overrides: list[str], arrangements: list[str], loads: list[str], log
     """Every arrangement × load, one sweep each; `on_row(df)` after each sweep (so a stopped bench keeps what it
     measured)."""
     rows = []
+    steps = next(int(o.split("=", 1)[1]) for o in overrides if o.startswith("trainer.max_steps="))
     with tempfile.TemporaryDirectory(prefix="ffnlab-study-bench-") as tmp:
         for arrangement in arrangements:
             compiled = "perf.compile=true" in ARRANGEMENTS[arrangement][2]
@@ -75,7 +82,7 @@ def measure(overrides: list[str], arrangements: list[str], loads: list[str], log
                 ok = [r for r in recs if r["status"] == "ok"]
                 parallel, threads, _ = ARRANGEMENTS[arrangement]
                 row = {"arrangement": arrangement, "concurrent_runs": parallel, "threads_per_run": threads,
-                       "load": load, "runs": len(ok), "sweep_wall_s": round(wall, 1),
+                       "load": load, "steps_per_run": steps, "runs": len(ok), "sweep_wall_s": round(wall, 1),
                        "runs_per_hour": round(3600 * len(ok) / wall, 2),
                        "median_run_wall_s": round(statistics.median(r["wall_s"] for r in ok), 1),
                        "median_train_s": round(statistics.median(r["train_s"] for r in ok), 1),
@@ -89,8 +96,17 @@ def measure(overrides: list[str], arrangements: list[str], loads: list[str], log
     return derive(pd.DataFrame(rows))
 
 
-def derive(df: pd.DataFrame) -> pd.DataFrame:
-    """The ratios: runs/h against 1x2 alone, and the fair share a sweep keeps beside the co-runner."""
+def derive(df: pd.DataFrame, steps_per_run: int | None = None) -> pd.DataFrame:
+    """The ratios: runs/h against 1x2 alone, and the fair share a sweep keeps beside the co-runner; and each sweep
+    extrapolated to experiment=shazeer (`shazeer_h`): its measured wall per run, with the training part scaled
+    from the sweep's steps per run to the study's, times the study's runs (`steps_per_run` fills the column for
+    tables measured before it was recorded)."""
+    if "steps_per_run" not in df and steps_per_run:
+        df.insert(df.columns.get_loc("load") + 1, "steps_per_run", steps_per_run)
+    if {"steps_per_run", "median_run_wall_s", "median_train_s"} <= set(df):
+        run_wall = df["median_run_wall_s"] + df["median_train_s"] * (SHAZEER_STEPS / df["steps_per_run"] - 1)
+        df["shazeer_h"] = (df["sweep_wall_s"] / df["runs"] * SHAZEER_RUNS * run_wall / df["median_run_wall_s"]
+                           / 3600).round(2)
     alone = df[df["load"] == "alone"].set_index("arrangement")["runs_per_hour"]
     base = alone.get("1x2")
     df["vs_1x2_alone"] = (df["runs_per_hour"] / base).round(3) if base else None
@@ -103,7 +119,8 @@ def derive(df: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
     cols = ["arrangement", "load", "runs", "sweep_wall_s", "runs_per_hour", "vs_1x2_alone", "fair_share_kept",
-            "median_run_wall_s", "median_train_s", "median_eval_s", "median_setup_s", "median_tokens_per_s"]
+            "median_run_wall_s", "median_train_s", "median_eval_s", "median_setup_s", "median_tokens_per_s",
+            "shazeer_h"]
     cols = [c for c in cols if c in df]
     lines = ["# Study throughput: processes × threads", "",
              f"Command: `{command}`", "",
@@ -118,6 +135,17 @@ def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
               "step. corunner: one CPU-bound single-thread process beside the sweep. fair_share_kept: "
               "runs/h beside the co-runner over runs/h alone, divided by the share a fair scheduler gives the "
               "sweep's threads (T/(T+1)); 1.0 keeps its whole fair share.", ""]
+    if "shazeer_h" in df:
+        lines += [f"shazeer_h: `experiment=shazeer` ({SHAZEER_RUNS} runs of {SHAZEER_STEPS} steps) extrapolated from "
+                  f"the sweep (an extrapolation, not a measurement of the study): the sweep's wall per run, with its "
+                  f"median run's training time scaled from {int(df['steps_per_run'].iloc[0])} steps to "
+                  f"{SHAZEER_STEPS} and its evaluations and set-up kept (a run evaluates as often at any budget), "
+                  f"times {SHAZEER_RUNS} runs. The issue's target is 1 h.", ""]
+    if machine.get("gpu"):
+        lines += [f"GPU: {machine['gpu']} (the arrangements above are CPU sweeps).", ""]
+    else:
+        lines += ["GPU: none on this machine. Several runs per GPU (`launcher=gpu_pack`) against one at a time is "
+                  "not measured yet; the preset is tested on CPU only.", ""]
     return "\n".join(lines)
 
 
@@ -149,7 +177,6 @@ def _pct(x: float) -> str:
 
 def main_project(args, argv: list[str], log=print) -> dict:
     """`--mode project`: extrapolate a study's wall time from the records of a real (partial) run of it."""
-    from ffnlab.errors import FfnlabError
     from ffnlab.record import read_record
 
     src = Path(args.project_from)
@@ -188,6 +215,16 @@ def main_study(args, machine: dict, argv: list[str], log=print) -> pd.DataFrame:
         df.to_csv(out / "study_throughput.csv", index=False)
         (out / "study_throughput.md").write_text(markdown(df, command, machine))
 
+    if args.rerender:  # the table of a finished measurement, rendered by this code (its command is kept)
+        csv, md = out / "study_throughput.csv", out / "study_throughput.md"
+        if not csv.is_file():
+            raise FfnlabError(f"{csv} does not exist; --rerender re-renders a measured table: measure it first "
+                              f"(ffnlab-bench --mode study --out {out})")
+        measured = re.search(r"Command: `([^`]*)`", md.read_text()) if md.is_file() else None
+        command = (measured.group(1) if measured else "not recorded") + f"`; table rendered by `{command}"
+        write(derive(pd.read_csv(csv), args.study_steps))
+        log(f"re-rendered {out}/study_throughput.md and .csv")
+        return pd.read_csv(csv)
     df = measure(overrides, args.arrangements, args.loads, log=log, on_row=write)
     log(f"wrote {out}/study_throughput.md and .csv")
     return df
