@@ -70,3 +70,23 @@ def test_the_scaling_study_trains_each_longest_run_before_its_branches_and_sizes
     for size in ("xs", "s", "m"):
         steps = [int(j["trainer.max_steps"]) for j in jobs if j["scale"] == size]
         assert steps == sorted(steps, reverse=True) and steps[0] == 8000  # every 16M run, then the branches
+
+
+def test_each_ladder_size_trains_at_the_learning_rate_its_committed_sweep_found_best():
+    """conf/scale/*.yaml must say what results/scaling_lr/lr.csv (generated from the committed records) chose:
+    a re-run sweep with another optimum, or a hand edit of a size's rate, fails here."""
+    from pathlib import Path
+
+    import pandas as pd
+    from hydra import compose, initialize_config_dir
+
+    import ffnlab.train  # noqa: F401  (registers the config's resolvers)
+
+    root = Path(__file__).resolve().parents[1]
+    lr = pd.read_csv(root / "results/scaling_lr/lr.csv")
+    best = lr[lr["best"]].set_index("d_model")["lr"]
+    assert not lr[lr["best"]]["edge"].any()  # every chosen rate has a worse one on both sides
+    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
+        for size in ("xs", "s", "m"):
+            cfg = compose("train", overrides=["experiment=scaling", f"scale={size}"])
+            assert cfg.optim.lr == pytest.approx(best[cfg.model.d_model]), size
