@@ -1,0 +1,34 @@
+"""The studies' own analysis scripts (experiments/*/*.py), on tables whose answers are known."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def script(rel: str):
+    spec = importlib.util.spec_from_file_location(Path(rel).stem, ROOT / rel)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_init_effect_pairs_each_seed_with_itself_and_skips_duplicates():
+    ie = script("experiments/init_sensitivity/init_effect.py")
+    rows = [("relu", 0, "fan_in", 4.40, 5.5), ("relu", 1, "fan_in", 4.30, 5.4),
+            ("relu", 0, "gpt2", 4.41, 5.3), ("relu", 1, "gpt2", 4.50, 5.0),
+            ("gelu", 0, "fan_in", 4.38, 5.6), ("gelu", 0, "gpt2", 4.48, 5.5)]
+    runs = pd.DataFrame(rows, columns=["ffn", "seed", "cfg.model.init", "final_val_loss", "early_val_loss"])
+    runs["status"], runs["duplicate"] = "ok", False
+    dup = runs.iloc[[0]].assign(final_val_loss=9.0, duplicate=True)  # a second copy of a seed never counts
+    e = ie.effect(pd.concat([runs, dup])).set_index(["ffn", "seed"])
+    assert e.loc[("relu", 0), "final"] == pytest.approx(0.01) and e.loc[("relu", 1), "final"] == pytest.approx(0.20)
+    assert e.loc[("relu", 1), "early"] == pytest.approx(-0.4)
+    md = ie.markdown(e.reset_index(), ["relu", "gelu"])
+    assert "| relu | 4.350 ± 0.071 | 4.455 ± 0.064 | +0.010, +0.200 | -0.200, -0.400 |" in md
+    assert "| gelu | 4.380 | 4.480 | +0.100 | -0.100 |" in md
