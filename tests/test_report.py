@@ -254,6 +254,20 @@ def test_verdict_names_one_early_winner_in_the_singular():
     assert "At 1/8 of the budget swiglu was significantly below ReLU (Δ -0.135 nats)." in text
 
 
+def test_a_verdict_on_two_seeds_says_its_tests_are_fragile_and_three_seeds_do_not():
+    from ffnlab.report.tables import FRAGILE
+
+    def s(n):
+        return pd.DataFrame({"n_seeds": [n, n], "delta": [0.0, -0.02], "significant": [None, True],
+                             "p_holm": [math.nan, 0.01], "early_delta": [0.0, -0.03],
+                             "early_p_holm": [math.nan, 0.2], "early_significant": [None, False]},
+                            index=["relu", "gelu"])
+
+    assert FRAGILE in verdict(s(2), pd.DataFrame()) and "gelu beat ReLU significantly" in verdict(s(2), pd.DataFrame())
+    assert FRAGILE not in verdict(s(3), pd.DataFrame())
+    assert FRAGILE not in verdict(s(1).assign(p_holm=math.nan, significant=None), pd.DataFrame())  # nothing tested
+
+
 def test_each_experiment_counts_once_across_studies_whoever_copied_whom():
     from ffnlab.report.collect import duplicates
 

@@ -100,6 +100,11 @@ def latex(s: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+FRAGILE = ("With 2 seeds each spread rests on one difference, so a test near the threshold can flip when a loss "
+           "moves in its third decimal (a re-run on another CPU did that, experiments/init_sensitivity): read "
+           "these tests as indicative, and add seeds before claiming one.")
+
+
 def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
     """A plain-language paragraph: which variants beat ReLU significantly (at the end and at 1/8 of the budget),
     and whether the papers' ordering held."""
@@ -122,6 +127,8 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
                      "a null result, with the interval in the table bounding the effect.")
     if untested:
         parts.append(f"{', '.join(untested)} could not be tested (fewer than 2 seeds).")
+    if n == 2 and len(others) > len(untested):
+        parts.append(FRAGILE)
     e = others[others["early_p_holm"].notna()] if "early_p_holm" in others else others.iloc[:0]
     e_better = e[(e["early_significant"] == True) & (e["early_delta"] < 0)]  # noqa: E712
     if len(e_better):
