@@ -443,7 +443,8 @@ def test_replication_matches_runs_by_study_and_folder_and_names_the_runs_a_rerun
     published = pd.DataFrame({
         "run_dir": ["/work/runs/multirun/narang/ffn=elu,seed=0", "/work/runs/multirun/narang/ffn=elu,seed=1",
                     "/work/runs/multirun/narang/ffn=relu,seed=0", "/work/runs/multirun/shazeer/ffn=elu,seed=0"],
-        "status": ["ok", "ok", "ok", "ok"], "duplicate": [False, False, True, False], "ffn": ["elu", "elu", "relu", "elu"],
+        "status": ["ok", "ok", "ok", "ok"], "duplicate": [False, False, True, False],
+        "ffn": ["elu", "elu", "relu", "elu"],
         "seed": [0, 1, 0, 0], "early_val_loss": [5.0, 5.1, 5.2, 9.0], "final_val_loss": [4.5, 4.6, 4.7, 9.0]})
     rerun = pd.DataFrame({"run_dir": ["narang/ffn=elu,seed=0", "narang/ffn=relu,seed=0", "narang/ffn=elu,seed=1"],
                           "status": ["ok", "ok", "failed"], "ffn": ["elu", "relu", "elu"], "seed": [0, 0, 1],

@@ -130,8 +130,9 @@ def markdown(df: pd.DataFrame, command: str, machine: dict) -> str:
     for _, r in df.iterrows():
         lines.append("| " + " | ".join("–" if pd.isna(r[c]) else str(r[c]) for c in cols) + " |")
     lines += ["", "1x2: one run at a time with 2 threads; 2x1: two runs side by side with 1 thread each "
-              "(launcher=joblib); 2x1c: 2x1 compiled (perf.compile=true), first with an empty compile cache (cold), then "
-              "with the cache the cold sweep filled (warm). eval_s: inside validation and test loops; setup_s: from the job's start to its first "
+              "(launcher=joblib); 2x1c: 2x1 compiled (perf.compile=true), first with an empty compile cache (cold), "
+              "then with the cache the cold sweep filled (warm). eval_s: inside validation and test loops; "
+              "setup_s: from the job's start to its first "
               "step. corunner: one CPU-bound single-thread process beside the sweep. fair_share_kept: "
               "runs/h beside the co-runner over runs/h alone, divided by the share a fair scheduler gives the "
               "sweep's threads (T/(T+1)); 1.0 keeps its whole fair share.", ""]
@@ -161,7 +162,8 @@ def projection(records: list[dict], planned: int, concurrency: int, target_s: fl
     parts = {k: (statistics.fmean(float(r[k]) / float(r["wall_s"]) for r in ok) if all(r.get(k) is not None for r in ok)
                  else float("nan")) for k in ("setup_s", "train_s", "eval_s")}  # nan: older records lack the field
     return {"measured_runs": len(ok), "variants": len({r.get("ffn") for r in ok}),
-            "seeds": len({r.get("seed") for r in ok}), "threads_per_run": sorted({r.get("threads") for r in ok} - {None}),
+            "seeds": len({r.get("seed") for r in ok}),
+            "threads_per_run": sorted({r.get("threads") for r in ok} - {None}),
             "concurrency": concurrency, "mean_run_wall_s": round(mean_wall, 1),
             "median_run_wall_s": round(statistics.median(wall), 1), "min_run_wall_s": round(min(wall), 1),
             "share_setup": round(parts["setup_s"], 4), "share_train": round(parts["train_s"], 4),

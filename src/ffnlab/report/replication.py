@@ -47,7 +47,8 @@ def markdown(both: pd.DataFrame, missing: list[str], published: str) -> str:
     same = (both["final_val_loss_rerun"] == both["final_val_loss_published"]) & (
         both["early_val_loss_rerun"] == both["early_val_loss_published"])
     lines = [f"# Re-run against the published runs ({published})", "",
-             "| run | final, published | final, re-run | Δ final | Δ early | bit-identical |", "|---|---|---|---|---|---|"]
+             "| run | final, published | final, re-run | Δ final | Δ early | bit-identical |",
+             "|---|---|---|---|---|---|"]
     for r, s in zip(both.itertuples(), same, strict=True):
         lines.append(f"| {r.run} | {r.final_val_loss_published:.6f} | {r.final_val_loss_rerun:.6f} | "
                      f"{r.final_diff:+.6f} | {r.early_diff:+.6f} | {'yes' if s else 'no'} |")
