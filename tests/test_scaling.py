@@ -25,7 +25,10 @@ def test_the_multiplier_is_the_relu_compute_that_reaches_the_variants_loss():
     relu = pd.DataFrame({"flops": [1.0, 2.0, 4.0, 8.0], "loss": [4.0, 3.8, 3.6, 3.4]})
     assert scaling.multiplier(relu, 3.6, 2.0) == (pytest.approx(2.0), "")  # ReLU needs 4 for what it gets at 2
     assert scaling.multiplier(relu, 3.7, 1.0) == (pytest.approx(2 ** 1.5), "")  # halfway in log compute
-    assert scaling.multiplier(relu, 3.3, 8.0) == (pytest.approx(1.0), "≥")  # better than ReLU's best: a lower bound
+    assert scaling.multiplier(relu, 3.3, 8.0) == (pytest.approx(2 ** 0.5), "~")  # past ReLU's best: its last segment
+    assert scaling.multiplier(relu, 2.0, 8.0) == (pytest.approx(scaling.EXTRAPOLATE_MAX), "≥")  # too far: a bound
+    flat = pd.DataFrame({"flops": [1.0, 2.0, 4.0], "loss": [4.0, 3.6, 3.7]})  # its last segment rises
+    assert scaling.multiplier(flat, 3.5, 4.0) == (pytest.approx(0.5), "≥")
     assert scaling.multiplier(relu, 4.1, 2.0) == (pytest.approx(0.5), "≤")
 
 

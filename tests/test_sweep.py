@@ -1,11 +1,20 @@
-"""The life of a sweep: its plan at the start, its progress after each run, its tally, and the report it writes
-and prints when two or more variants finished."""
+"""The life of a sweep through `ffnlab-train -m`: its plan at the start, its progress after each run, its tally and
+the report it writes and prints when two or more variants finished; and what it does with the runs a folder
+already holds — skip, resume, reuse, refuse — end to end (the decision itself: tests/test_plan.py)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from conftest import TINY, ffnlab_train
+import pytest
+
+from conftest import TINY, ffnlab_train, records
 
 
 def test_a_sweep_plans_reports_progress_and_ends_with_its_report(env, tmp_path):
@@ -39,3 +48,154 @@ def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
     now = json.loads((tmp_path / "run3" / "outcome.json").read_text())["at"]
     assert progress.line(tmp_path, now=now).endswith(f"ETA {progress._duration(now / 2 * 6)} for 6 still to train")
     assert progress.line(tmp_path, now=now).startswith("4/10 runs done (2 ok, 2 skipped)")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a run folder but the two an invocation always touches: outcome.json (what it did, for the
+    tally) and Hydra's job log train.log (which gains the line that says so)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in ("outcome.json", "train.log")}
+
+
+def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
+    base = [*TINY, "trainer.max_steps=8", "sweep_name=c", "hydra.sweep.subdir=fixed"]
+    ffnlab_train("-m", *base, env=env, cwd=tmp_path)
+    folder = tmp_path / "multirun" / "c" / "fixed"
+    rec, before = records(tmp_path / "multirun" / "c")["fixed"], _files(folder)
+    assert ".hydra/config.yaml" in before
+    out = ffnlab_train("-m", *base, "optim.lr=1e-3", env=env, cwd=tmp_path, check=False)
+    assert out.returncode == 1  # a sweep that did not compute what it was asked to is not a success
+    assert "1 refused" in out.stdout + out.stderr and "optim.lr: 0.002 → 0.001" in out.stdout + out.stderr
+    assert _files(folder) == before  # the record, .hydra/ and the logs are untouched
+    single = ffnlab_train(*base, "optim.lr=1e-3", f"hydra.run.dir={folder}", env=env, cwd=tmp_path, check=False)
+    assert single.returncode == 2 and "ffnlab-train: error:" in single.stderr and _files(folder) == before
+    # The same config from code that computes differently (an older results revision) is not "done" either.
+    path = tmp_path / "multirun" / "c" / "fixed" / "metrics.json"
+    path.write_text(json.dumps({**rec, "results_revision": rec["results_revision"] - 1}))
+    out = ffnlab_train("-m", *base, env=env, cwd=tmp_path, check=False)
+    assert out.returncode == 1 and "1 refused" in out.stdout + out.stderr
+    assert "results revision" in out.stdout + out.stderr
+
+
+def test_a_study_continued_with_another_launcher_or_thread_count_skips_every_finished_run(env, tmp_path,
+                                                                                           small_sweep):
+    """Threads, launchers and progress bars are how, not what (ffnlab.keys): continuing a study with them changed
+    must skip every finished run, and a report over the study counts each seed once."""
+    shutil.copytree(small_sweep, tmp_path / "multirun" / "small")  # 9 runs, made with trainer.threads=1
+    before = records(tmp_path / "multirun" / "small")
+    args = ["-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16", "sweep_name=small"]
+    for extra in (["launcher=joblib", "trainer.progress_bar=true"],  # another launcher, its own threads
+                  ["trainer.threads=2", "data.eval_batch_size=7"]):  # another thread count, another eval batch
+        out = ffnlab_train(*args, *extra, env=env, cwd=tmp_path)
+        assert "0 ok, 0 failed, 0 diverged, 9 skipped, 0 reused, 0 refused" in out.stdout + out.stderr, extra
+    assert records(tmp_path / "multirun" / "small") == before  # every record as it was, byte for byte
+    assert all("seed=" in k and "ffn=" in k for k in before)
+    from ffnlab.report.cli import main as report_main
+
+    report_main([str(tmp_path / "multirun" / "small"), "--out", str(tmp_path / "report"), "--bootstrap", "20"])
+    import pandas as pd
+
+    assert pd.read_csv(tmp_path / "report" / "summary.csv")["n_seeds"].tolist() == [3, 3, 3]
+
+
+def test_a_changed_corpus_file_is_a_new_experiment_never_a_reuse(env, tmp_path):
+    from ffnlab.corpora import embedded_text
+
+    text = tmp_path / "corpus.txt"
+    text.write_text(embedded_text()[:300_000])
+    args = ["-m", "data=text", f"data.path={text}", *TINY, "trainer.max_steps=8"]
+    ffnlab_train(*args, "sweep_name=a", env=env, cwd=tmp_path)
+    (before,) = records(tmp_path / "multirun" / "a").values()
+    text.write_text(text.read_text() + "An edited line.\n")
+    again = ffnlab_train(*args, "sweep_name=a", env=env, cwd=tmp_path, check=False)
+    assert again.returncode == 1 and "1 refused" in again.stdout + again.stderr
+    assert "other data" in again.stdout + again.stderr
+    elsewhere = ffnlab_train(*args, "sweep_name=b", env=env, cwd=tmp_path)
+    assert "1 ok, 0 failed, 0 diverged, 0 skipped, 0 reused" in elsewhere.stdout + elsewhere.stderr
+    (after,) = records(tmp_path / "multirun" / "b").values()
+    assert after["data"]["sha256"] != before["data"]["sha256"] and after["reused_from"] is None
+
+
+def test_an_unknown_key_fails_in_one_line_before_any_run(env, tmp_path):
+    proc = ffnlab_train("-m", "ffn=relu,gelu", "trainer.max_step=10", *TINY, env=env, cwd=tmp_path, check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ffnlab-train: error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "Key 'max_step' not in 'TrainerSection'" in errors[0]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "multirun").exists()  # nothing ran
+
+
+def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path, small_sweep):
+    shutil.copytree(small_sweep, tmp_path / "multirun" / "a")  # the donor study: relu, gelu, swiglu × 3 seeds
+    donor_dir = next((tmp_path / "multirun" / "a").glob("*ffn=relu,*seed=0*"))
+    donor = json.loads((donor_dir / "metrics.json").read_text())
+    base = ["-m", *TINY, "trainer.max_steps=16"]
+    out = ffnlab_train(*base, "ffn=relu,relu2", "sweep_name=b", "perf.ffn_impl=fused", env=env, cwd=tmp_path)
+    assert "1 ok, 0 failed, 0 diverged, 0 skipped, 1 reused" in out.stdout + out.stderr
+    recs = {r["ffn"]: r for r in records(tmp_path / "multirun" / "b").values()}
+    relu, donors = recs["relu"], {"relu": donor}
+    assert relu["reused_from"] == str(donor_dir) and recs["relu2"]["reused_from"] is None
+    assert relu["final"] == donors["relu"]["final"] and relu["history"] == donors["relu"]["history"]
+    assert relu["config"]["sweep_name"] == "b" and "/multirun/b/" in relu["run_dir"]
+    assert not (Path(relu["run_dir"]) / "checkpoints").exists()  # nothing was trained
+    # A different experiment (another learning rate) or reuse_runs=false trains afresh.
+    base = ["-m", *TINY, "trainer.max_steps=8"]  # shorter: only whether they train matters here
+    ffnlab_train(*base, "ffn=relu", "optim.lr=1e-3", "sweep_name=c", env=env, cwd=tmp_path)
+    ffnlab_train(*base, "ffn=relu", "sweep_name=d", "reuse_runs=false", env=env, cwd=tmp_path)
+    for name in ("c", "d"):
+        (r,) = records(tmp_path / "multirun" / name).values()
+        assert r["status"] == "ok" and r["reused_from"] is None
+
+
+def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
+    args = ["-m", "ffn=gelu", *TINY, "trainer.max_steps=240", "data.batch_size=16", "reuse_runs=false"]
+    ffnlab_train(*args, "sweep_name=full", env=env, cwd=tmp_path)
+    cmd = [sys.executable, "-m", "ffnlab.train", *args, "sweep_name=killed"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "multirun" / "killed"
+    deadline = time.time() + 120
+    while not list(ckpt.rglob("last.ckpt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(ckpt.rglob("metrics.json")), "run finished before it could be killed"
+    proc = ffnlab_train(*args, "sweep_name=killed", env=env, cwd=tmp_path)
+    assert "not resumable" not in proc.stderr  # the train loader tells Lightning it resumes (data.StepLoader)
+    (full,) = records(tmp_path / "multirun" / "full").values()
+    (resumed,) = records(tmp_path / "multirun" / "killed").values()
+    assert resumed["resumed_from_step"] is not None
+    assert resumed["final"] == full["final"]
+    assert [r["val_loss"] for r in resumed["history"]] == [r["val_loss"] for r in full["history"]]
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in full["history"]]
+    assert resumed["diagnostics"]["points"] == full["diagnostics"]["points"]  # those before the kill: from the ckpt
+
+
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])
+def test_sigterm_stops_a_sweep_keeps_finished_runs_and_the_rerun_resumes(env, tmp_path, launcher):
+    args = ["-m", "ffn=relu,gelu", *TINY, "trainer.max_steps=160", "sweep_name=t", f"launcher={launcher}"]
+    cmd = [sys.executable, "-m", "ffnlab.train", *args]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sweep = tmp_path / "multirun" / "t"
+    deadline = time.time() + 180
+    while not list(sweep.glob("*gelu*/checkpoints/last.ckpt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    assert "interrupted" in out and "litlogger" not in out and "LeafSpec" not in out
+    gelu = next(sweep.glob("*gelu*"))
+    assert json.loads((gelu / "outcome.json").read_text())["outcome"] == "interrupted"
+    assert not (gelu / "metrics.json").exists()
+    finished = records(sweep)
+    rerun = ffnlab_train(*args, env=env, cwd=tmp_path)
+    assert "1 skipped" in rerun.stdout + rerun.stderr or not finished  # relu: finished before the signal
+    after = records(sweep)
+    assert all(after[k] == v for k, v in finished.items())  # finished records untouched
+    assert after[gelu.name]["status"] == "ok" and after[gelu.name]["resumed_from_step"]
+
+
+def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
+    out = ffnlab_train("-m", "optim.lr=2e-3,1e30", *TINY, "trainer.max_steps=16", "sweep_name=d",
+                       env=env, cwd=tmp_path)
+    recs = {r["config"]["optim"]["lr"]: r for r in records(tmp_path / "multirun" / "d").values()}
+    assert recs[1e30]["status"] == "diverged" and "non-finite" in recs[1e30]["error"]
+    assert recs[2e-3]["status"] == "ok"
+    assert "1 ok, 0 failed, 1 diverged" in out.stdout + out.stderr

@@ -307,7 +307,7 @@ def scaling_delta_vs_tokens(cells: pd.DataFrame, axes=None):
 
 def scaling_multiplier(cells: pd.DataFrame, ax=None):
     """Compute multiplier vs ReLU against training FLOPs per variant (lines per size), log scale, with intervals;
-    hollow markers: a bound (the variant's loss is beyond ReLU's measured budgets)."""
+    hollow markers: extrapolated past ReLU's largest budget ("~") or a bound ("≥", "≤")."""
     ax = _ax(ax)
     names = [n for n in sorted(cells["ffn"].unique(), key=lambda n: order_key(pd.Index([n]))[0]) if n != BASELINE]
     for i, name in enumerate(names):
@@ -328,7 +328,7 @@ def scaling_multiplier(cells: pd.DataFrame, ax=None):
         ax.set_yscale("log")
     ax.set_xlabel("training FLOPs of the variant's run")
     ax.set_ylabel("ReLU compute to match ÷ variant's compute")
-    ax.set_title("Compute multiplier vs ReLU (hollow: a bound)")
+    ax.set_title("Compute multiplier vs ReLU (hollow: extrapolated or a bound)")
     ax.legend(fontsize=7, ncol=2)
     return ax
 

@@ -9,9 +9,12 @@ runs, one cell per (size, budget):
 
 The compute multiplier of a variant in a cell is the training compute ReLU needs, at the same size, to reach the
 variant's loss, divided by the variant's compute: the ReLU curve through that size's budgets is interpolated
-linearly in log compute. Where the variant's loss lies below ReLU's loss at the largest budget, only a lower
-bound is known (the largest ReLU compute over the variant's) and the cell says "≥"; above ReLU's smallest
-budget, an upper bound ("≤"). Torch-free.
+linearly in log compute. Where the variant's loss lies below ReLU's loss at the largest budget — the case that
+matters most at the largest budget — ReLU's last segment is extended in log compute and the cell says "~"
+(extrapolated). Loss curves flatten as compute grows (L = E + A·C^(−α) is convex in log C), so the straight
+extension tends to understate what ReLU needs: "~" is a forecast that leans low. Past EXTRAPOLATE_MAX times
+ReLU's largest compute, or where its last segment does not fall, only a lower bound is given ("≥"); above
+ReLU's smallest budget, an upper bound ("≤"). Torch-free.
 """
 
 from __future__ import annotations
@@ -92,11 +95,22 @@ def lr_markdown(t: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+EXTRAPOLATE_MAX = 10.0  # how far past ReLU's largest measured compute its last segment is extended
+
+
 def _interp_compute(curve: pd.DataFrame, loss: float) -> tuple[float, str]:
     """The compute at which a (flops, loss) curve, sorted by flops, reaches `loss`: linear in log compute between
-    its points; beyond its ends the nearest end and "≥" (loss below the curve) or "≤" (above)."""
+    its points. Below the curve's last point, its last segment is extended ("~": extrapolated) up to
+    EXTRAPOLATE_MAX times its largest compute, and beyond that, or where the last segment does not fall, only a
+    lower bound is known ("≥"); above its first point, an upper bound ("≤")."""
     c, l_ = np.log(curve["flops"].to_numpy(float)), curve["loss"].to_numpy(float)
     if loss <= l_.min():
+        if len(l_) >= 2 and np.argmin(l_) == len(l_) - 1 and l_[-1] < l_[-2]:
+            slope = (l_[-1] - l_[-2]) / (c[-1] - c[-2])  # nats per unit log compute, negative
+            reach = c[-1] + (loss - l_[-1]) / slope
+            if reach <= c[-1] + math.log(EXTRAPOLATE_MAX):
+                return float(np.exp(reach)), "~"
+            return float(np.exp(c[-1]) * EXTRAPOLATE_MAX), "≥"
         return float(np.exp(c[np.argmin(l_)])), "≥"
     if loss >= l_[0]:
         return float(np.exp(c[0])), "≤"
@@ -108,7 +122,7 @@ def _interp_compute(curve: pd.DataFrame, loss: float) -> tuple[float, str]:
 
 
 def multiplier(relu_curve: pd.DataFrame, loss: float, flops: float) -> tuple[float, str]:
-    """(ReLU compute to reach `loss`) / `flops`, and its bound mark ("", "≥", "≤")."""
+    """(ReLU compute to reach `loss`) / `flops`, and its mark ("", "~", "≥", "≤"; see _interp_compute)."""
     c, mark = _interp_compute(relu_curve.sort_values("flops"), loss)
     return c / flops, mark
 
@@ -245,8 +259,10 @@ def markdown(c: pd.DataFrame, f: pd.DataFrame) -> str:
     lines += ["", "Δ: the variant's mean final validation loss minus ReLU's at the same size and budget (nats), "
               "Welch 95% interval and unadjusted p. Compute multiplier: the training compute ReLU needs at the "
               "same size to reach the variant's loss, over the variant's compute (ReLU's curve through that "
-              "size's budgets, linear in log compute); ≥ / ≤: the loss lies beyond ReLU's measured budgets, so "
-              "only a bound is known; interval: 95% seed bootstrap.", "",
+              "size's budgets, linear in log compute); ~: the variant beats ReLU's largest budget, so ReLU's last "
+              "segment is extended (a forecast that tends to understate, as loss flattens with compute), at most "
+              f"{EXTRAPOLATE_MAX:g}× past ReLU's largest compute; ≥ / ≤: beyond that, only a bound is known; "
+              "interval: 95% seed bootstrap.", "",
               "## Fits: L(C) = E + A·C^(−α) on each variant's compute frontier", "",
               "| FFN | points | E | α | A | RMS residual |", "|---|---|---|---|---|---|"]
     for _, r in f.iterrows():
