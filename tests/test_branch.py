@@ -50,9 +50,11 @@ def test_a_branch_equals_the_run_trained_from_scratch(env, tmp_path):
     assert ladder[32]["final"]["val_loss"] != ladder[16]["final"]["val_loss"]
 
 
-def test_the_scaling_study_trains_each_longest_run_before_its_branches_and_sizes_smallest_first():
-    """Branches only save compute if their 16M-token run has kept its checkpoints before they start; and a size
-    is reportable when it is complete, so a study stopped part-way publishes whole sizes."""
+def test_the_scaling_study_trains_each_variants_longest_runs_just_before_their_branches_and_sizes_smallest_first():
+    """Branches only save compute if their 16M-token run has kept its checkpoints before they start, and the
+    checkpoints (never committed) live only on the machine that trained it: so each variant's two 16M runs come
+    first and side by side, its branches right after them (a study continued elsewhere loses at most one variant);
+    and a size is reportable when it is complete, so a study stopped part-way publishes whole sizes."""
     from pathlib import Path
 
     from hydra import compose, initialize_config_dir
@@ -67,9 +69,12 @@ def test_the_scaling_study_trains_each_longest_run_before_its_branches_and_sizes
     assert len(jobs) == 3 * 4 * 2 * 7
     sizes = [j["scale"] for j in jobs]
     assert sizes == sorted(sizes, key=["xs", "s", "m"].index)
-    for size in ("xs", "s", "m"):
-        steps = [int(j["trainer.max_steps"]) for j in jobs if j["scale"] == size]
-        assert steps == sorted(steps, reverse=True) and steps[0] == 8000  # every 16M run, then the branches
+    for i in range(0, len(jobs), 8):  # blocks of 8 jobs: one size and variant, 2 seeds x 4 budgets
+        block = jobs[i:i + 8]
+        assert len({(j["scale"], j["ffn"]) for j in block}) == 1
+        steps = [int(j["trainer.max_steps"]) for j in block]
+        assert steps == [8000, 8000, 4000, 4000, 2000, 2000, 1000, 1000]  # two workers: both 16M runs at once
+        assert [j["seed"] for j in block] == ["0", "1"] * 4
 
 
 def test_each_ladder_size_trains_at_the_learning_rate_its_committed_sweep_found_best():

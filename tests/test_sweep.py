@@ -145,6 +145,21 @@ def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path, 
         assert r["status"] == "ok" and r["reused_from"] is None
 
 
+def test_a_study_continues_on_another_machine_from_its_published_records(env, tmp_path, small_sweep):
+    """A report's records/ (what git keeps: metrics.json only, no checkpoints, no .hydra/) copied into a fresh
+    output root's multirun/ is a finished study there: the same sweep skips every run and trains nothing."""
+    from ffnlab.report.cli import report
+
+    report([str(small_sweep)], tmp_path / "published", n_boot=10, figures=False)
+    published = tmp_path / "published" / "records"
+    assert {p.name for p in published.rglob("*") if p.is_file()} == {"metrics.json"}
+    shutil.copytree(published, tmp_path / "fresh" / "multirun")
+    out = ffnlab_train("-m", "ffn=relu,gelu,swiglu", "seed=0,1,2", *TINY, "trainer.max_steps=16", "sweep_name=small",
+                       env={**env, "FFNLAB_OUTPUT": str(tmp_path / "fresh")}, cwd=tmp_path / "fresh")
+    assert "0 ok, 0 failed, 0 diverged, 9 skipped, 0 reused, 0 refused" in out.stdout + out.stderr
+    assert not list((tmp_path / "fresh").rglob("*.ckpt"))
+
+
 def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
     args = ["-m", "ffn=gelu", *TINY, "trainer.max_steps=240", "data.batch_size=16", "reuse_runs=false"]
     ffnlab_train(*args, "sweep_name=full", env=env, cwd=tmp_path)
