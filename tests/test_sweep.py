@@ -50,6 +50,23 @@ def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
     assert progress.line(tmp_path, now=now).startswith("4/10 runs done (2 ok, 2 skipped)")
 
 
+def test_a_run_resumed_part_way_counts_for_the_share_of_it_trained_in_the_eta(tmp_path):
+    from ffnlab import progress
+    from ffnlab.record import Final, RunRecord, write_outcome, write_record
+
+    (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 4, "finished": 0, "reusable": 0,
+                                                           "to_train": 4, "since": 0.0, "parallel": 1}))
+    for name, resumed in (("whole", None), ("resumed", 600)):
+        write_record(tmp_path / name, RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"},
+                                                config_hash="h", results_revision=2, run_dir=str(tmp_path / name),
+                                                steps=800, resumed_from_step=resumed,
+                                                final=Final(800, 4.0, 54.6, None, None, None)))
+        write_outcome(tmp_path / name, "ok")
+    now = json.loads((tmp_path / "resumed" / "outcome.json").read_text())["at"]
+    # 1 + 1/4 runs' worth of training in `now` seconds, 2 runs to go: now / 1.25 * 2, not now / 2 * 2
+    assert progress.line(tmp_path, now=now).endswith(f"ETA {progress._duration(now / 1.25 * 2)} for 2 still to train")
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     """Every file of a run folder but the two an invocation always touches: outcome.json (what it did, for the
     tally) and Hydra's job log train.log (which gains the line that says so)."""

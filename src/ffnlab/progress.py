@@ -111,12 +111,26 @@ def line(sweep_dir: Path, now: float | None = None) -> str | None:
         return None
     now = time.time() if now is None else now
     counts: dict[str, int] = {}
-    for _, outcome, _ in outcomes(sweep_dir, plan["since"]):
+    work = 0.0  # runs' worth of training done by this sweep: a run resumed at 700 of 800 steps is 1/8 of one
+    for folder, outcome, _ in outcomes(sweep_dir, plan["since"]):
         counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome in TRAINED:
+            work += _fraction_trained_here(folder)
     done = sum(counts.values()) - counts.get("interrupted", 0)
-    trained = counts.get("ok", 0) + counts.get("failed", 0) + counts.get("diverged", 0)
+    trained = sum(counts.get(k, 0) for k in TRAINED)
     left = max(0, plan["to_train"] - trained)
     text = f"{done}/{plan['total']} runs done (" + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ")"
-    if trained and left:  # the rate so far already includes the runs trained side by side
-        text += f"; ETA {_duration((now - plan['since']) / trained * left)} for {left} still to train"
+    if work > 0 and left:  # the rate so far already includes the runs trained side by side (and any pause)
+        text += f"; ETA {_duration((now - plan['since']) / work * left)} for {left} still to train"
     return text
+
+
+TRAINED = ("ok", "failed", "diverged")
+
+
+def _fraction_trained_here(run_dir: Path) -> float:
+    """The share of a run's steps this invocation trained (1 unless its record says it resumed part-way)."""
+    rec = try_read_record(Path(run_dir) / RECORD_NAME)
+    if rec is None or not rec.steps or not rec.resumed_from_step:
+        return 1.0
+    return max(0.0, 1.0 - rec.resumed_from_step / rec.steps)
