@@ -418,6 +418,18 @@ def test_families_view_puts_shipped_ffns_beside_their_parameters_and_matched_twi
     assert list(t.index) == ["relu", "llama_matched", "palm", "palm_matched"] and "1.50×" in markdown(t)
 
 
+def test_families_view_counts_a_run_once_per_label_when_its_copy_is_reported_beside_it():
+    from ffnlab.report.families import table
+
+    rows = [{"status": "ok", "cfg.ffn_family": label, "ffn": "relu" if label == "relu" else "swiglu", "seed": seed,
+             "final_val_loss": 4.4 - 0.01 * (label != "relu") + 0.002 * seed, "params_ffn": 100, "d_ff": 1,
+             "flops_per_token": 300, "tokens": 1000, "experiment_hash": f"{label}{seed}"}
+            for label in ("relu", "llama") for seed in range(3)]
+    copies = [dict(r, status="duplicate") for r in rows if r["cfg.ffn_family"] == "relu"]  # e.g. a reused study
+    t = table(pd.DataFrame(rows + copies))
+    assert t.loc["relu", "n"] == 3 and t.loc["relu", "val_loss_std"] == pytest.approx(0.002)
+
+
 def test_the_claims_view_puts_each_papers_claim_beside_the_measured_deltas():
     from ffnlab.report import claims
 

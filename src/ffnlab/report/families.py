@@ -25,6 +25,8 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per family label: n, loss mean ± std, FFN parameters and their ratio to ReLU's, training FLOPs,
     Δ vs the relu label (Welch 95% CI, p), and for a shipped FFN the Δ to its matched twin."""
     ok = runs[runs["status"].isin(["ok", "duplicate"]) & runs[COLUMN].notna()]  # a shared twin counts for both
+    again = ok.duplicated([COLUMN, "experiment_hash"]) & ok["experiment_hash"].notna()
+    ok = ok[~again]  # ... but within one label an experiment counts once (e.g. a reused copy beside its donor)
     g = ok.groupby(COLUMN)
     out = pd.DataFrame({
         "ffn": g["ffn"].first(), "n": g["final_val_loss"].count(), "val_loss": g["final_val_loss"].mean(),
