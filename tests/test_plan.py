@@ -25,9 +25,10 @@ def _decide(existing, config=CFG, sha=SHA, **kw):
 def test_skip_a_finished_run_of_the_same_experiment_whatever_the_how_keys():
     assert _decide(_record()).action == "skip"
     assert _decide(_record(), config={**CFG, "trainer": {"max_steps": 8, "threads": 1}}).action == "skip"
-    newer = {**CFG, "optim": {"lr": 0.002, "name": "adamw"}}  # a key added since the run finished
+    newer = {**CFG, "model": {"rope_base": 10000.0}}  # a key added since the run finished, at its default
     d = _decide(_record(), config=newer)
-    assert d.action == "skip" and "optim.name" in d.reason
+    assert d.action == "skip" and "model" in d.reason
+    assert _decide(_record(), config={**CFG, "model": {"rope_base": 500.0}}).action == "refuse"
 
 
 def test_refuse_another_config_and_say_what_differs():

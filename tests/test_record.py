@@ -95,8 +95,8 @@ def test_identity_ignores_where_and_how_but_not_what_nor_the_data():
 
 def test_same_experiment_tolerates_only_added_keys_and_never_other_data():
     old = {"ffn": "relu", "trainer": {"max_steps": 10}}
-    assert same_experiment(old, {"ffn": "relu", "trainer": {"max_steps": 10, "compile": False}}) == [
-        "trainer.compile"
+    assert same_experiment(old, {"ffn": "relu", "trainer": {"max_steps": 10}, "model": {"rope_base": 10000.0}}) == [
+        "model"  # a key added since, at its default: what ffnlab did before it existed
     ]
     assert same_experiment(old, {"ffn": "relu", "trainer": {"max_steps": 11}}) is None
     assert same_experiment(old, {"ffn": "relu"}) is None  # a removed key is a different experiment
@@ -104,3 +104,14 @@ def test_same_experiment_tolerates_only_added_keys_and_never_other_data():
     rec = migrate(V1)
     assert same_experiment(rec, rec.config, rec.data_sha256) == []
     assert same_experiment(rec, rec.config, "edited corpus") is None
+
+
+def test_a_key_added_since_counts_as_the_same_experiment_only_at_its_default_and_only_if_the_run_never_had_it():
+    swiglu = {"ffn": "swiglu", "model": {"d_model": 128, "multiple_of": None, "round_up": None}}
+    llama = {"ffn": "swiglu", "model": {"d_model": 128, "multiple_of": 32, "round_up": True}}
+    assert same_experiment(swiglu, llama) is None  # a null was a setting (unset), not a key added since
+    assert same_experiment({"ffn": "swiglu", "model": {"d_model": 128}}, llama) is None  # not at its default
+    older = {"ffn": "swiglu", "model": {"d_model": 128}}
+    assert same_experiment(older, {"ffn": "swiglu", "model": {"d_model": 128, "rope_base": 10000.0}}) == [
+        "model.rope_base"]
+    assert same_experiment(older, {"ffn": "swiglu", "model": {"d_model": 128, "rope_base": 500.0}}) is None

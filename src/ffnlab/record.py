@@ -15,6 +15,7 @@ older record into this dataclass; unknown fields are kept in `extra`, never drop
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import platform
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ffnlab.io import atomic_write_text
-from ffnlab.keys import identity_config
+from ffnlab.keys import identity_config, leaf_keys
 
 RECORD_NAME = "metrics.json"
 OUTCOME_NAME = "outcome.json"
@@ -275,7 +276,46 @@ def same_experiment(old: RunRecord | dict, new_config: dict, new_data_sha256: st
         return None
     a = identity_config(json.loads(json.dumps(old_config, default=str)))
     b = identity_config(json.loads(json.dumps(new_config, default=str)))
-    return added_keys(a, b)
+    added = added_keys(a, b)
+    if added is None:
+        return None
+    # A key the old run lacks is "added since" only if its config never had it (a null there was a setting: unset)
+    # and the new run leaves it at the schema's default, what ffnlab did before the key existed. Otherwise the new
+    # run computes something else (e.g. LLaMA's model.multiple_of=32 against a swiglu run with multiple_of null).
+    defaults = _schema_defaults()
+    for key in added:
+        value = _lookup(b, key)
+        leaves = [f"{key}.{leaf}" for leaf in leaf_keys(value)] if isinstance(value, dict) else [key]
+        if any(_has_key(old_config, k) or _lookup(defaults, k) != _lookup(b, k) for k in leaves):
+            return None
+    return added
+
+
+def _has_key(config: dict, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(config, dict) or part not in config:
+            return False
+        config = config[part]
+    return True
+
+
+def _lookup(config: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(config, dict) or part not in config:
+            return None  # absent and null are the same to the identity
+        config = config[part]
+    return config
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_defaults() -> dict:
+    """The identity part of the typed config's defaults (ffnlab.config): what an unset key means today."""
+    from omegaconf import OmegaConf
+
+    from ffnlab.config import TrainConfig
+
+    defaults = OmegaConf.to_container(OmegaConf.structured(TrainConfig), throw_on_missing=False)
+    return identity_config(json.loads(json.dumps(defaults, default=str)))
 
 
 # --- provenance -----------------------------------------------------------------------------------------------
