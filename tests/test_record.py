@@ -115,3 +115,26 @@ def test_a_key_added_since_counts_as_the_same_experiment_only_at_its_default_and
     assert same_experiment(older, {"ffn": "swiglu", "model": {"d_model": 128, "rope_base": 10000.0}}) == [
         "model.rope_base"]
     assert same_experiment(older, {"ffn": "swiglu", "model": {"d_model": 128, "rope_base": 500.0}}) is None
+
+
+def test_every_committed_reused_record_computes_what_its_donor_computed():
+    """A reused record is a copy: its identity must equal its donor's wherever both are committed (results/)."""
+    from ffnlab.io import REPO_ROOT
+    from ffnlab.keys import identity_config
+
+    records = {}
+    for path in (REPO_ROOT / "results").glob("*/records/*/*/metrics.json"):
+        raw = json.loads(path.read_text())
+        records.setdefault("/".join(path.parts[-3:-1]), []).append(raw)
+    checked = 0
+    for copies in records.values():
+        for raw in copies:
+            if not raw.get("reused_from"):
+                continue
+            donors = [d for d in records.get("/".join(Path(raw["reused_from"]).parts[-2:]), [])
+                      if not d.get("reused_from")]
+            for donor in donors[:1]:
+                checked += 1
+                assert identity_config(raw["config"]) == identity_config(donor["config"]), raw["run_dir"]
+                assert raw["final"]["val_loss"] == donor["final"]["val_loss"], raw["run_dir"]
+    assert checked >= 10 or not records  # the studies reuse dozens of runs; a fresh layout may hold none
