@@ -231,3 +231,13 @@ def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
     assert recs[1e30]["status"] == "diverged" and "non-finite" in recs[1e30]["error"]
     assert recs[2e-3]["status"] == "ok"
     assert "1 ok, 0 failed, 1 diverged" in out.stdout + out.stderr
+
+
+def test_llamas_ffn_is_never_reused_from_a_swiglu_run_that_differs_only_by_its_rounding(env, tmp_path):
+    base = [*TINY, "model.d_model=40", "trainer.max_steps=4", "seed=0"]
+    ffnlab_train("-m", "ffn=swiglu", *base, "sweep_name=a", env=env, cwd=tmp_path)
+    out = ffnlab_train("-m", "family=llama", *base, "sweep_name=b", env=env, cwd=tmp_path)
+    assert "1 ok, 0 failed, 0 diverged, 0 skipped, 0 reused" in out.stdout + out.stderr
+    (swiglu,) = records(tmp_path / "multirun" / "a").values()
+    (llama,) = records(tmp_path / "multirun" / "b").values()
+    assert (swiglu["d_ff"], llama["d_ff"]) == (107, 128) and llama["reused_from"] is None
