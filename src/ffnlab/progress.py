@@ -100,6 +100,9 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
 
 
+TRAINED = ("ok", "failed", "diverged")  # the outcomes of a run this sweep trained
+
+
 def line(sweep_dir: Path, now: float | None = None) -> str | None:
     """'12/45 runs done (3 trained, 9 skipped); ETA 1h05 for 33 to train' from the plan and the outcomes so far."""
     from ffnlab.sweep import outcomes
@@ -123,9 +126,6 @@ def line(sweep_dir: Path, now: float | None = None) -> str | None:
     if work > 0 and left:  # the rate so far already includes the runs trained side by side (and any pause)
         text += f"; ETA {_duration((now - plan['since']) / work * left)} for {left} still to train"
     return text
-
-
-TRAINED = ("ok", "failed", "diverged")
 
 
 def _fraction_trained_here(run_dir: Path) -> float:

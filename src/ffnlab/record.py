@@ -286,23 +286,20 @@ def same_experiment(old: RunRecord | dict, new_config: dict, new_data_sha256: st
     for key in added:
         value = _lookup(b, key)
         leaves = [f"{key}.{leaf}" for leaf in leaf_keys(value)] if isinstance(value, dict) else [key]
-        if any(_has_key(old_config, k) or _lookup(defaults, k) != _lookup(b, k) for k in leaves):
+        if any(_lookup(old_config, k, _ABSENT) is not _ABSENT or _lookup(defaults, k) != _lookup(b, k)
+               for k in leaves):
             return None
     return added
 
 
-def _has_key(config: dict, dotted: str) -> bool:
-    for part in dotted.split("."):
-        if not isinstance(config, dict) or part not in config:
-            return False
-        config = config[part]
-    return True
+_ABSENT = object()
 
 
-def _lookup(config: dict, dotted: str):
+def _lookup(config: dict, dotted: str, absent=None):
+    """config["a"]["b"] for "a.b"; `absent` where a part is missing (for the identity, absent and null agree)."""
     for part in dotted.split("."):
         if not isinstance(config, dict) or part not in config:
-            return None  # absent and null are the same to the identity
+            return absent
         config = config[part]
     return config
 
