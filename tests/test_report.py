@@ -396,7 +396,7 @@ def test_loss_correlations_rank_each_statistic_against_the_loss_at_its_horizon()
 
 def test_families_view_puts_shipped_ffns_beside_their_parameters_and_matched_twins():
     from ffnlab.report.families import markdown, table
-    from ffnlab.report.stats import welch
+    from ffnlab.report.stats import paired, welch
 
     rng = np.random.default_rng(0)
     rows = []
@@ -413,9 +413,30 @@ def test_families_view_puts_shipped_ffns_beside_their_parameters_and_matched_twi
     loss = {k: runs.loc[runs["cfg.ffn_family"] == k, "final_val_loss"].to_numpy() for k in spec}
     assert t.loc["palm", "params_vs_relu"] == pytest.approx(1.5)
     assert t.loc["palm", "vs_matched"] == pytest.approx(welch(loss["palm"], loss["palm_matched"])[0])
+    seed = {k: runs.loc[runs["cfg.ffn_family"] == k].set_index("seed")["final_val_loss"] for k in spec}
+    assert t.loc["palm", "vs_matched_lo"] == pytest.approx(paired(seed["palm"], seed["palm_matched"])[1])
+    assert t.loc["palm", "vs_matched_pairs"] == 4
     assert t.loc["palm", "delta_hi"] == pytest.approx(welch(loss["palm"], loss["relu"])[2])
     assert t.loc["llama_matched", "n"] == 4 and t.loc["palm_matched", "same_runs_as"] == "llama_matched"
     assert list(t.index) == ["relu", "llama_matched", "palm", "palm_matched"] and "1.50×" in markdown(t)
+
+
+def test_families_view_pairs_shipped_and_matched_by_seed_so_a_shared_seed_effect_cancels():
+    from ffnlab.report.families import table
+    from ffnlab.report.stats import welch
+
+    seed_effect = [0.03, -0.02, 0.01, -0.025, 0.005]  # what one seed's init and batches do to every FFN
+    rows = [{"status": "ok", "cfg.ffn_family": label, "ffn": "swiglu", "seed": s, "params_ffn": 100, "d_ff": 1,
+             "final_val_loss": 4.4 + e + (-0.01 + 0.001 * (s % 2) if label == "palm" else 0.0),
+             "flops_per_token": 300, "tokens": 1000, "experiment_hash": f"{label}{s}"}
+            for label in ("palm", "palm_matched") for s, e in enumerate(seed_effect)]
+    runs = pd.DataFrame(rows)
+    t = table(runs)
+    a, b = (runs.loc[runs["cfg.ffn_family"] == k, "final_val_loss"] for k in ("palm", "palm_matched"))
+    _, wlo, whi, wp = welch(a, b)
+    assert t.loc["palm", "vs_matched"] == pytest.approx(-0.0096)
+    assert t.loc["palm", "vs_matched_hi"] < 0 < whi  # resolved paired, lost in the seed spread unpaired
+    assert t.loc["palm", "vs_matched_p"] < 0.001 < wp
 
 
 def test_families_view_counts_a_run_once_per_label_when_its_copy_is_reported_beside_it():

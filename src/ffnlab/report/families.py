@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ffnlab.report.stats import BASELINE, welch
+from ffnlab.report.stats import BASELINE, paired, welch
 
 COLUMN = "cfg.ffn_family"
 SHIPPED = ("gpt2", "llama", "palm", "gemma")
@@ -23,7 +23,8 @@ def has_families(runs: pd.DataFrame) -> bool:
 
 def table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per family label: n, loss mean ± std, FFN parameters and their ratio to ReLU's, training FLOPs,
-    Δ vs the relu label (Welch 95% CI, p), and for a shipped FFN the Δ to its matched twin."""
+    Δ vs the relu label (Welch 95% CI, p), and for a shipped FFN the Δ to its matched twin, paired by seed: at
+    one seed both share their non-FFN initial weights and every batch, so the pair isolates the FFN."""
     ok = runs[runs["status"].isin(["ok", "duplicate"]) & runs[COLUMN].notna()]  # a shared twin counts for both
     again = ok.duplicated([COLUMN, "experiment_hash"]) & ok["experiment_hash"].notna()
     ok = ok[~again]  # ... but within one label an experiment counts once (e.g. a reused copy beside its donor)
@@ -34,6 +35,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
         "d_ff": g["d_ff"].first(), "train_flops": (ok["flops_per_token"] * ok["tokens"]).groupby(ok[COLUMN]).first(),
     })
     losses = {name: grp["final_val_loss"].to_numpy() for name, grp in g}
+    by_seed = {name: grp.groupby("seed")["final_val_loss"].mean() for name, grp in g}
     if BASELINE in losses:
         out["params_vs_relu"] = out["params_ffn"] / out.loc[BASELINE, "params_ffn"]
         for name in out.index:
@@ -42,8 +44,9 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
     for name in SHIPPED:
         twin = f"{name}_matched"
         if name in losses and twin in losses:
-            d, lo, hi, p = welch(losses[name], losses[twin])
-            out.loc[name, ["vs_matched", "vs_matched_lo", "vs_matched_hi", "vs_matched_p"]] = d, lo, hi, p
+            d, lo, hi, p, pairs = paired(by_seed[name], by_seed[twin])
+            out.loc[name, ["vs_matched", "vs_matched_lo", "vs_matched_hi", "vs_matched_p", "vs_matched_pairs"]] = (
+                d, lo, hi, p, pairs)
     experiment = g["experiment_hash"].agg(lambda s: tuple(sorted(s.dropna())))
     out["same_runs_as"] = [", ".join(o for o in out.index if o != n and experiment[o] == experiment[n]) or ""
                            for n in out.index]
@@ -56,7 +59,7 @@ def markdown(t: pd.DataFrame) -> str:
         return "–" if pd.isna(x) else fmt.format(x)
 
     lines = ["| family FFN | variant | n | val loss | d_ff | FFN params (× ReLU) | training FLOPs | Δ vs ReLU "
-             "[95% CI] (p) | shipped − matched [95% CI] (p) | same runs as |",
+             "[95% CI] (p) | shipped − matched, paired [95% CI] (p, pairs) | same runs as |",
              "|---|---|---:|---:|---:|---:|---:|---|---|---|"]
     for name, r in t.iterrows():
         lines.append(
@@ -66,10 +69,12 @@ def markdown(t: pd.DataFrame) -> str:
             + (f"{f(r.get('delta'))} [{f(r.get('delta_lo'))}, {f(r.get('delta_hi'))}] ({f(r.get('p'), '{:.2g}')})"
                if name != BASELINE else "(baseline)") + " | "
             + (f"{f(r.get('vs_matched'))} [{f(r.get('vs_matched_lo'))}, {f(r.get('vs_matched_hi'))}] "
-               f"({f(r.get('vs_matched_p'), '{:.2g}')})" if pd.notna(r.get("vs_matched")) else "") + " | "
+               f"({f(r.get('vs_matched_p'), '{:.2g}')}, {int(r['vs_matched_pairs'])})"
+               if pd.notna(r.get("vs_matched")) else "") + " | "
             + f"{r['same_runs_as']} |")
     lines += ["", "As shipped, the families' FFNs do not hold ReLU's parameter count (the × column): compare them "
               "by loss against parameters and FLOPs (figures/families_params, families_flops), not by rank. "
               "shipped − matched: the as-shipped FFN's loss minus its twin's at ReLU's parameters, the share of the "
-              "advantage that is width (and biases or rounding) rather than activation. Welch tests, unadjusted.", ""]
+              "advantage that is width (and biases or rounding) rather than activation, paired by seed (same "
+              "non-FFN initial weights, same batches). Δ vs ReLU: Welch tests. Both unadjusted.", ""]
     return "# Model families: FFNs as shipped and parameter-matched\n\n" + "\n".join(lines)
