@@ -162,6 +162,19 @@ def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path, 
         assert r["status"] == "ok" and r["reused_from"] is None
 
 
+def test_the_plan_counts_a_record_from_before_a_key_existed_as_reusable_as_the_sweep_then_does(env, tmp_path):
+    base = [*TINY, "trainer.max_steps=4", "seed=0"]
+    ffnlab_train("-m", "ffn=relu", *base, "sweep_name=a", env=env, cwd=tmp_path)
+    (path,) = (tmp_path / "multirun" / "a").rglob("metrics.json")
+    old = json.loads(path.read_text())
+    del old["config"]["model"]["norm_eps"]  # as written before model.norm_eps existed (the run used its default)
+    path.write_text(json.dumps(old))
+    out = ffnlab_train("-m", "ffn=relu", *base, "sweep_name=b", env=env, cwd=tmp_path)
+    log = out.stdout + out.stderr
+    assert "1 runs planned: 0 finished here already (skipped), 1 reusable from other sweeps, 0 to train" in log
+    assert "0 ok, 0 failed, 0 diverged, 0 skipped, 1 reused" in log
+
+
 def test_a_study_continues_on_another_machine_from_its_published_records(env, tmp_path, small_sweep):
     """A report's records/ (what git keeps: metrics.json only, no checkpoints, no .hydra/) copied into a fresh
     output root's multirun/ is a finished study there: the same sweep skips every run and trains nothing."""

@@ -3,8 +3,9 @@ after each run, done / total and an ETA from the runs trained so far.
 
 The plan is written to `<sweep>/.ffnlab-plan.json` by the sweep's process (ffnlab.sweep.SweepSummary), so the
 launcher's worker processes can report progress against it. Planning composes every job's config (Hydra's
-basic sweeper's job list) and compares identities (ffnlab.keys) with the finished records under the output
-root's multirun/, so "finished" and "reusable" mean exactly what the sweep's decision (ffnlab.plan) will find.
+basic sweeper's job list) and tests it against the finished records under the output root's multirun/ with
+the decision's own rule (ffnlab.record.same_experiment), so "finished" and "reusable" mean exactly what the
+sweep's decision (ffnlab.plan) will find.
 It never stops a sweep: if a plan cannot be made, the sweep runs without one.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ffnlab.record import RECORD_NAME, identity_hash, try_read_record
+from ffnlab import RESULTS_REVISION
+from ffnlab.record import RECORD_NAME, RunRecord, same_experiment, try_read_record
 
 log = logging.getLogger("ffnlab")
 PLAN_NAME = ".ffnlab-plan.json"
@@ -36,13 +38,13 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-def _finished_index(multirun: Path) -> dict[str, list[Path]]:
-    """identity hash (today's rule) → the folders under multirun/ that hold a finished record of it."""
-    index: dict[str, list[Path]] = {}
+def _finished_index(multirun: Path) -> dict[tuple, list[tuple[Path, RunRecord]]]:
+    """(ffn, seed) → the folders under multirun/ holding a finished record of this results revision, with it."""
+    index: dict[tuple, list[tuple[Path, RunRecord]]] = {}
     for path in Path(multirun).rglob(RECORD_NAME):
         rec = try_read_record(path)
-        if rec is not None and rec.status == "ok" and rec.config:
-            index.setdefault(identity_hash(rec.config, rec.data_sha256), []).append(path.parent.resolve())
+        if rec is not None and rec.status == "ok" and rec.config and rec.results_revision == RESULTS_REVISION:
+            index.setdefault((rec.ffn, rec.seed), []).append((path.parent.resolve(), rec))
     return index
 
 
@@ -65,7 +67,8 @@ def make_plan(config: DictConfig) -> dict[str, Any] | None:
         key = json.dumps(cfg["data"], sort_keys=True, default=str)
         if key not in shas:
             shas[key] = open_corpus(cfg["data"]).sha256
-        where = index.get(identity_hash(cfg, shas[key]), [])
+        where = [folder for folder, rec in index.get((cfg.get("ffn"), cfg.get("seed")), [])
+                 if same_experiment(rec, cfg, shas[key]) is not None]  # the decision's own test (ffnlab.plan)
         if any(sweep_dir in p.parents for p in where):
             finished += 1
         elif where and cfg.get("reuse_runs", False):
