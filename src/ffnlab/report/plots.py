@@ -231,21 +231,35 @@ def sparsity_vs_loss(dsummary: pd.DataFrame, summary: pd.DataFrame, stat: str = 
 
 def families(table: pd.DataFrame, x: str = "params_ffn", ax=None):
     """Final loss of each family's FFN against its FFN parameters (x='params_ffn') or training FLOPs
-    (x='train_flops'), mean ± std over seeds; a line joins each shipped FFN to its matched twin.
-    `table` is ffnlab.report.families.table's frame."""
+    (x='train_flops'), mean ± std over seeds: one colour per family, filled as shipped, open at ReLU's parameters,
+    a line joining the two; ReLU's mean ± std as a dashed line and band. `table` is
+    ffnlab.report.families.table's frame."""
+    from ffnlab.report.families import SHIPPED
+
     ax = _ax(ax)
     t = table
-    ax.errorbar(t[x], t["val_loss"], yerr=t["val_loss_std"].fillna(0), fmt="o", capsize=2, color="tab:blue")
     for name, r in t.iterrows():
-        ax.annotate(name, (r[x], r["val_loss"]), fontsize=7, xytext=(3, 3), textcoords="offset points",
-                    color="tab:orange" if name == BASELINE else "black")
+        if name == BASELINE:
+            continue
+        family = name.removesuffix("_matched")
+        color = f"C{SHIPPED.index(family)}" if family in SHIPPED else "black"
+        shipped = family == name
+        ax.errorbar([r[x]], [r["val_loss"]], yerr=[0 if pd.isna(r["val_loss_std"]) else r["val_loss_std"]],
+                    fmt="o" if shipped else "s", ms=6, mfc=color if shipped else "white", mec=color, ecolor=color,
+                    capsize=2, label=f"{name} ({r['ffn']}, d_ff {int(r['d_ff'])})")
         twin = f"{name}_matched"
         if twin in t.index:
-            ax.plot([r[x], t.loc[twin, x]], [r["val_loss"], t.loc[twin, "val_loss"]], color="gray", lw=0.8)
+            ax.plot([r[x], t.loc[twin, x]], [r["val_loss"], t.loc[twin, "val_loss"]], color=color, lw=0.8)
+    if BASELINE in t.index:
+        r = t.loc[BASELINE]
+        std = 0 if pd.isna(r["val_loss_std"]) else r["val_loss_std"]
+        ax.axhline(r["val_loss"], color="gray", ls="--", lw=1, label=f"relu (d_ff {int(r['d_ff'])}), ± std")
+        ax.axhspan(r["val_loss"] - std, r["val_loss"] + std, color="gray", alpha=0.12)
     ax.set_xscale("log")
     ax.set_xlabel("FFN parameters" if x == "params_ffn" else "training FLOPs")
     ax.set_ylabel("final validation loss (nats/token)")
-    ax.set_title("Families' FFNs: as shipped and parameter-matched (lines join the pairs)")
+    ax.set_title("Families' FFNs: as shipped (filled) and at ReLU's parameters (open)")
+    ax.legend(fontsize=7)
     return ax
 
 
