@@ -453,6 +453,7 @@ def test_families_view_counts_a_run_once_per_label_when_its_copy_is_reported_bes
 
 def test_the_claims_view_puts_each_papers_claim_beside_the_measured_deltas():
     from ffnlab.report import claims
+    from ffnlab.report.stats import paired
 
     loss = {"relu": [4.40, 4.41, 4.39], "swiglu": [4.38, 4.37, 4.39], "relu2": [4.36, 4.37, 4.35],
             "xielu": [4.50, 4.49, 4.51]}
@@ -468,6 +469,13 @@ def test_the_claims_view_puts_each_papers_claim_beside_the_measured_deltas():
     assert t.loc["xielu", "vs_compared"] == "; ".join(
         f"vs {o}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for o, (d, lo, hi) in zip(("relu2", "swiglu"), vs, strict=True))
     assert "lower perplexity than ReLU² and SwiGLU" in claims.markdown(t.reset_index())
+    seed = {f: pd.Series(vs) for f, vs in loss.items()}
+    pr = [paired(seed["xielu"], seed[o]) for o in ("relu2", "swiglu")]
+    assert t.loc["xielu", "vs_compared_paired"] == "; ".join(
+        f"vs {o}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (3 seeds, lower on 0 of 3)"
+        for o, (d, lo, hi, _, _) in zip(("relu2", "swiglu"), pr, strict=True))
+    assert pr[1][2] - pr[1][1] < vs[1][2] - vs[1][1]  # xielu and swiglu move together by seed: pairing narrows
+    assert t.loc["relu2", "vs_compared_paired"] == ""  # its compared variant (gelu) did not run
 
 
 def test_replication_matches_runs_by_study_and_folder_and_names_the_runs_a_rerun_lacks():
