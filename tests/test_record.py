@@ -76,6 +76,19 @@ def test_finished_record_is_never_overwritten_by_a_failure(tmp_path):
     assert read_record(tmp_path).status == "ok"
 
 
+def test_an_early_loss_read_from_a_partial_evaluation_is_no_early_loss():
+    from ffnlab.record import Evaluation, Horizon
+
+    def rec(partial: bool) -> RunRecord:
+        rows = [Evaluation(step=s, tokens=s, train_loss=None, val_loss=6.0 - s / 10, val_partial=partial and s == 2,
+                           train_s=s) for s in (2, 4, 8)]
+        return _ok(early=Horizon(step=2, val_loss=5.8), history=rows)
+
+    assert rec(partial=False).early_val_loss == 5.8
+    assert rec(partial=True).early_val_loss is None  # e.g. a WSD branch written before the rule: its early row
+    assert _ok(early=Horizon(step=2, val_loss=5.8)).early_val_loss == 5.8  # no history kept: the record's word
+
+
 def test_identity_ignores_where_and_how_but_not_what_nor_the_data():
     cfg = {"ffn": "relu", "seed": 0, "model": {"d_model": 8}, "trainer": {"max_steps": 8, "threads": None},
            "paths": {"output": "/a"}, "data": {"corpus": "x", "cache_dir": "/c", "path": "/p/a.txt"},

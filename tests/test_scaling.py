@@ -78,6 +78,8 @@ def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_pat
     ladder = [r for r in records(tmp_path / "multirun").values() if r["config_hash"] == scratch["config_hash"]]
     assert len(ladder) == 1 and ladder[0]["resumed_from_step"] == 13 and "stable-13-" in ladder[0]["branched_from"]
     assert ladder[0]["final"]["val_loss"] == scratch["final"]["val_loss"]  # bitwise: the same experiment
+    # Its early step (2) comes from the 32-step run, where it was a curve evaluation of one batch: no early loss.
+    assert ladder[0]["early"]["val_loss"] is None and scratch["early"]["val_loss"] is not None
 
     out = tmp_path / "report"
     report([str(tmp_path / "multirun" / "ladder")], out, n_boot=40)

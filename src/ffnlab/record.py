@@ -144,6 +144,16 @@ class RunRecord:
     def data_sha256(self) -> str | None:
         return self.data.sha256 if self.data else None
 
+    @property
+    def early_val_loss(self) -> float | None:
+        """The early horizon's loss over the whole validation split; None where the evaluation at that step read
+        only the curve's first batches (a WSD branch inherits its early step from the run it branched from, whose
+        own early step lies later). Records written before this rule may hold that partial loss in `early`."""
+        if self.early is None:
+            return None
+        row = next((h for h in self.history if h.step == self.early.step), None)
+        return None if row is not None and row.val_partial else self.early.val_loss
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         extra = out.pop("extra")

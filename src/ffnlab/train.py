@@ -167,7 +167,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
             log.warning("%s: %s", run_dir, test_error)
 
     model, rows = lit.model, history.rows
-    early_row = next((r for r in rows if r["step"] == early), None)
+    early_row = next((r for r in rows if r["step"] == early and not r["val_partial"]), None)  # whole split only
     final_val = rows[-1]["val_loss"]
     if not math.isfinite(final_val):
         raise DivergedError(f"non-finite validation loss ({final_val}) at step {rows[-1]['step']}")

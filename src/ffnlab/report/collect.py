@@ -60,7 +60,7 @@ def _row(run_dir: Path, rec: RunRecord) -> dict:
         "params_total": params and params.total, "params_ffn": params and params.ffn,
         "params_non_embedding": params and params.non_embedding, "flops_per_token": rec.flops_per_token,
         "steps": rec.steps, "tokens": rec.tokens, "train_epochs": rec.train_epochs,
-        "early_step": early and early.step, "early_val_loss": early and early.val_loss,
+        "early_step": early and early.step, "early_val_loss": rec.early_val_loss,
         "final_val_loss": final and final.val_loss, "final_val_ppl": final and final.val_ppl,
         "final_val_bpb": final and final.val_bpb, "final_test_loss": final and final.test_loss,
         "tokens_per_s": rec.tokens_per_s, "train_s": rec.train_s, "wall_s": rec.wall_s,
