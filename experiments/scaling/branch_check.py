@@ -3,10 +3,13 @@
 The scaling ladder's shorter budgets branch from the 16M-token run's stable-phase checkpoints (ffnlab.branch);
 the learning-rate sweep trained relu and swiglu to 2,000 steps from scratch at every size and rate, seed 0. Where
 the sweep's run has the ladder's size, rate, budget and seed, the two are the same training (the ladder only
-evaluates more often), so their final losses should agree, bit for bit if the branch is exact. This script
-pairs them and writes the comparison, with the ladder's seed spread at the same cell beside it.
+evaluates more often), so their final losses should agree: bit for bit if the branch is exact and both ran on
+the same platform (CPU kernels can differ between machines), within noise otherwise. This script pairs them
+and writes the comparison, with whether the pair shares its platform (the records' versions.platform) and the
+ladder's seed spread at the same cell beside it.
 
-    python experiments/scaling/branch_check.py SCRATCH_ROOT LADDER_ROOT --out results/scaling/branch_check.md
+    python experiments/scaling/branch_check.py SCRATCH_ROOT [SCRATCH_ROOT ...] LADDER_ROOT \
+        --out results/scaling/branch_check.md
 
 SCRATCH_ROOT / LADDER_ROOT: folders of run folders holding metrics.json (a sweep's multirun folder, or a
 report's records/<study>). Torch-free.
@@ -33,8 +36,9 @@ def runs(root: Path) -> pd.DataFrame:
             continue
         rows.append({"d_model": rec.d_model, "lr": float(rec.config["optim"]["lr"]), "steps": rec.steps,
                      "ffn": rec.ffn, "seed": rec.seed, "final_val_loss": rec.final.val_loss,
-                     "branched": bool(rec.branched_from), "run": path.parent.name})
-    return pd.DataFrame(rows, columns=[*KEY, "final_val_loss", "branched", "run"])
+                     "branched": bool(rec.branched_from), "run": path.parent.name,
+                     "platform": rec.versions.get("platform")})
+    return pd.DataFrame(rows, columns=[*KEY, "final_val_loss", "branched", "run", "platform"])
 
 
 def pair(scratch: pd.DataFrame, ladder: pd.DataFrame) -> pd.DataFrame:
@@ -42,24 +46,28 @@ def pair(scratch: pd.DataFrame, ladder: pd.DataFrame) -> pd.DataFrame:
     spread = ladder.groupby(["d_model", "lr", "steps", "ffn"])["final_val_loss"].std(ddof=1).rename("seed_std")
     both = ladder[ladder["branched"]].merge(scratch.drop(columns=["branched", "run"]), on=KEY,
                                              suffixes=("_branch", "_scratch"))
+    both["same_platform"] = both["platform_branch"] == both["platform_scratch"]
     both = both.join(spread, on=["d_model", "lr", "steps", "ffn"])
     both["diff"] = both["final_val_loss_branch"] - both["final_val_loss_scratch"]
     return both.sort_values(KEY).reset_index(drop=True)
 
 
 def markdown(both: pd.DataFrame) -> str:
-    lines = ["| d_model | lr | steps | FFN | seed | from scratch | branched | branch − scratch | ladder seed std |",
-             "|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| d_model | lr | steps | FFN | seed | same platform | from scratch | branched | branch − scratch | "
+             "ladder seed std |", "|---:|---:|---:|---|---:|---|---:|---:|---:|---:|"]
     for r in both.itertuples():
         std = f"{r.seed_std:.4f}" if pd.notna(r.seed_std) else "–"
-        lines.append(f"| {r.d_model} | {r.lr:g} | {r.steps} | {r.ffn} | {r.seed} | {r.final_val_loss_scratch:.6f} | "
+        lines.append(f"| {r.d_model} | {r.lr:g} | {r.steps} | {r.ffn} | {r.seed} | "
+                     f"{'yes' if r.same_platform else 'no'} | {r.final_val_loss_scratch:.6f} | "
                      f"{r.final_val_loss_branch:.6f} | {r.diff:+.6f} | {std} |")
     if len(both):
         same = int((both["diff"] == 0).sum())
         within = int((both["diff"].abs() <= both["seed_std"]).sum())
-        lines += ["", f"{len(both)} branched runs paired with a from-scratch run of the same size, rate, budget and "
-                      f"seed: {same} bit-identical, largest |branch − scratch| {both['diff'].abs().max():.6f} nats, "
-                      f"{within} within the ladder's seed std at that cell."]
+        local = both[both["same_platform"]]
+        lines += ["", f"{len(both)} pairs of a branched run and a from-scratch run of the same size, rate, budget "
+                      f"and seed: {same} bit-identical, largest |branch − scratch| {both['diff'].abs().max():.6f} "
+                      f"nats, {within} within the ladder's seed std at that cell. On the same platform: "
+                      f"{int((local['diff'] == 0).sum())} of {len(local)} bit-identical."]
     else:
         lines += ["", "No branched run has a from-scratch twin yet (the ladder's branches of seed 0 at a swept "
                       "rate pair with the learning-rate sweep's runs)."]
@@ -68,15 +76,16 @@ def markdown(both: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("scratch", type=Path)
+    ap.add_argument("scratch", type=Path, nargs="+")
     ap.add_argument("ladder", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
-    for root in (a.scratch, a.ladder):
+    for root in (*a.scratch, a.ladder):
         if not root.is_dir():
             ap.error(f"{root} is not a folder of run folders (a sweep's multirun/<name> or a report's records/<study>)")
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(markdown(pair(runs(a.scratch), runs(a.ladder))))
+    scratch = pd.concat([runs(root) for root in a.scratch], ignore_index=True)
+    a.out.write_text(markdown(pair(scratch, runs(a.ladder))))
     print(f"wrote {a.out}")
 
 
