@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ffnlab import RESULTS_REVISION
-from ffnlab.record import RECORD_NAME, RunRecord, same_experiment, try_read_record
+from ffnlab.record import RECORD_NAME, RunRecord, is_finished, same_experiment, try_read_record
 
 log = logging.getLogger("ffnlab")
 PLAN_NAME = ".ffnlab-plan.json"
@@ -39,11 +39,11 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
 
 
 def _finished_index(multirun: Path) -> dict[tuple, list[tuple[Path, RunRecord]]]:
-    """(ffn, seed) → the folders under multirun/ holding a finished record of this results revision, with it."""
+    """(ffn, seed) → the folders under multirun/ holding a finished record a sweep may skip or reuse, with it."""
     index: dict[tuple, list[tuple[Path, RunRecord]]] = {}
     for path in Path(multirun).rglob(RECORD_NAME):
         rec = try_read_record(path)
-        if rec is not None and rec.status == "ok" and rec.config and rec.results_revision == RESULTS_REVISION:
+        if is_finished(rec, RESULTS_REVISION) and rec.config:  # the filter record.find_finished applies
             index.setdefault((rec.ffn, rec.seed), []).append((path.parent.resolve(), rec))
     return index
 

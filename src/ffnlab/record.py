@@ -352,6 +352,12 @@ def versions() -> dict[str, str]:
     return out
 
 
+def is_finished(rec: RunRecord | None, revision: int) -> bool:
+    """A finished run of this results revision with its final loss and data hash: what a sweep may reuse."""
+    return (rec is not None and rec.status == "ok" and rec.final is not None and rec.results_revision == revision
+            and rec.data_sha256 is not None)
+
+
 def find_finished(root: Path, config: dict, data_sha256: str | None, revision: int,
                   exclude: Path | None = None) -> Path | None:
     """A run folder under `root` (the output root's multirun/) holding a finished run of the same experiment.
@@ -364,8 +370,7 @@ def find_finished(root: Path, config: dict, data_sha256: str | None, revision: i
         if exclude is not None and path.parent.resolve() == exclude:
             continue
         rec = try_read_record(path)
-        if (rec is None or rec.status != "ok" or rec.final is None or rec.results_revision != revision
-                or rec.ffn != config.get("ffn") or rec.seed != config.get("seed") or rec.data_sha256 is None):
+        if not is_finished(rec, revision) or rec.ffn != config.get("ffn") or rec.seed != config.get("seed"):
             continue
         if same_experiment(rec, config, data_sha256) is not None:
             return path.parent
