@@ -132,6 +132,32 @@ def test_mixed_settings_are_split_never_averaged(report, recwarn):
     assert (out / "figures" / "final_loss.png").exists()
 
 
+def test_runs_from_two_machines_are_counted_per_machine_and_never_split(report, recwarn):
+    sweep, out = report
+    recs = sorted(sweep.rglob("metrics.json"))
+    first = json.loads(recs[0].read_text())["versions"]
+    import torch
+
+    assert first["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # the record names its machine
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    assert not (out / "machines.md").exists()  # one machine: nothing to say
+    before = pd.read_csv(out / "summary.csv").set_index("ffn")["val_loss"]
+    for p in sorted(sweep.glob("*ffn=gelu,*"))[:2]:  # two gelu runs "trained elsewhere"
+        rec = json.loads((p / "metrics.json").read_text())
+        rec["versions"].update(cpu="Other CPU", cpu_capability="AVX2")
+        (p / "metrics.json").write_text(json.dumps(rec))
+    report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
+    table = (out / "machines.md").read_text().splitlines()
+    assert "| machine | relu | gelu | swiglu | runs |" in table
+    assert "| Other CPU (AVX2) | 0 | 2 | 0 | 2 |" in table
+    here = f"| {first['cpu']} ({first['cpu_capability']}) | 3 | 1 | 3 | 7 |"
+    assert here in table
+    assert any("2 machines" in str(w.message) for w in recwarn)
+    assert "machine" not in pd.read_csv(out / "runs.csv").columns
+    after = pd.read_csv(out / "summary.csv").set_index("ffn")["val_loss"]
+    pd.testing.assert_series_equal(before, after)  # a machine is not a setting: the runs stay pooled
+
+
 def test_single_seed_variant_warns_and_still_reports(report, recwarn):
     sweep, out = report
     for p in sweep.glob("*ffn=gelu,*seed=[12],*"):

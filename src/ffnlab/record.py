@@ -20,6 +20,7 @@ import hashlib
 import json
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -342,8 +343,29 @@ def git_sha() -> str | None:
         return None
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows; None if neither says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def versions() -> dict[str, str]:
+    """The software and the machine a run used. The CPU and the vector instructions torch's kernels use are part
+    of it: the same training can end slightly differently on another machine (report.collect.machine)."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
+    cpu = cpu_model()
+    if cpu:
+        out["cpu"] = cpu
+    torch = sys.modules.get("torch")  # the training process has it; the record module never imports it
+    if torch is not None:
+        out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        if torch.cuda.is_available():
+            out["gpu"] = torch.cuda.get_device_name()
     for pkg in ("ffnlab", "torch", "lightning", "hydra-core", "tokenizers", "numpy"):
         try:
             out[pkg] = metadata.version(pkg)

@@ -31,6 +31,8 @@ Outputs (all in --out):
                  agreement_vs_compute
   lr.md, lr.csv  when a size was trained at several learning rates (experiment=scaling_lr): each variant's
                  loss per size and learning rate and the best learning rate per size (scaling.lr_choice)
+  machines.md    when the runs were trained on more than one machine (CPU model and vector instructions, GPU,
+                 or platform string, as the records name it): finished runs per machine and variant
   claims.md      when newer variants ran (report.paper.CLAIMS): each paper's claim beside ffnlab's Δ vs ReLU
                  and vs the variants the claim names
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
@@ -275,7 +277,9 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
     out.mkdir(parents=True, exist_ok=True)
     if copy_records:
         _copy_records(runs, out, inside)
-    keep = [c for c in runs.columns if not c.startswith("cfg.") and c != "folder"] + collect.varying_columns(runs)
+    # runs.csv leaves out where each run was read and which machine trained it (machines.md says that)
+    keep = [c for c in runs.columns if not c.startswith("cfg.") and c not in ("folder", "machine")]
+    keep += collect.varying_columns(runs)
     runs[keep].to_csv(out / "runs.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
     for status, n in runs["status"].value_counts().items():
@@ -341,6 +345,12 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         t = sc.lr_choice(runs)
         (out / "lr.md").write_text("# Learning rate per size\n\n" + sc.lr_markdown(t))
         t.round(6).to_csv(out / "lr.csv", index=False)
+    machines = collect.machines_markdown(runs)
+    if machines:
+        (out / "machines.md").write_text(machines)
+        n = runs.loc[runs["status"] == "ok", "machine"].nunique()
+        warnings.warn(f"the runs come from {n} machines (machines.md): a Δ between variants trained on different "
+                      "ones also carries their floating-point differences", stacklevel=2)
     command.write_text(made_by or "ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
     _write_manifest(out, started)
     return {"runs": runs, "curves": curves, "summary": summary, "rebuilt": rebuild}

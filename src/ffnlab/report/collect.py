@@ -10,6 +10,7 @@ import pandas as pd
 from ffnlab.errors import FfnlabError
 from ffnlab.keys import is_setting
 from ffnlab.record import OUTCOME_NAME, RECORD_NAME, RunRecord, identity_hash, read_record
+from ffnlab.report.paper import order_key
 
 RECORD = RECORD_NAME
 # Which config keys are settings (split a report) is ffnlab.keys' table; the corpus's content hash is one too:
@@ -52,6 +53,34 @@ def _read(run_dir: Path) -> tuple[RunRecord | None, str | None]:
     return (rec, None) if rec is not None else (None, "missing")
 
 
+def machine(rec: RunRecord) -> str | None:
+    """The machine that trained a run, as its record names it: the GPU for a GPU run, else the CPU model with the
+    vector instructions torch used, else (records from before those were written) the platform string."""
+    v = rec.versions or {}
+    if rec.peak_gpu_mb and v.get("gpu"):
+        return v["gpu"]
+    if v.get("cpu"):
+        return f"{v['cpu']} ({v['cpu_capability']})" if v.get("cpu_capability") else v["cpu"]
+    return v.get("platform")
+
+
+def machines_markdown(runs: pd.DataFrame) -> str | None:
+    """The finished runs per machine and variant, when they come from more than one machine; None otherwise."""
+    ok = runs[(runs["status"] == "ok") & runs["machine"].notna()] if "machine" in runs else runs.iloc[:0]
+    if ok["machine"].nunique() < 2:
+        return None
+    t = pd.crosstab(ok["machine"], ok["ffn"]).sort_index(axis=1, key=order_key)  # the papers' variant order
+    lines = ["| machine | " + " | ".join(t.columns) + " | runs |", "|---|" + "---:|" * (len(t.columns) + 1)]
+    lines += [f"| {m} | " + " | ".join(str(int(n)) for n in row) + f" | {int(row.sum())} |"
+              for m, row in t.iterrows()]
+    return ("# Machines\n\nThese runs were trained on more than one machine (as the records name it: the CPU model "
+            "and the vector instructions torch used, or the platform string of records from before those were "
+            "written). Floating-point kernels differ between machines, so the same run can end slightly "
+            "differently on each, much as another seed would; a Δ between variants trained on different "
+            "machines carries that difference too. Finished runs per machine and variant:\n\n"
+            + "\n".join(lines) + "\n")
+
+
 def _row(run_dir: Path, rec: RunRecord) -> dict:
     final, early, params, data = rec.final, rec.early, rec.params, rec.data
     return {
@@ -67,7 +96,7 @@ def _row(run_dir: Path, rec: RunRecord) -> dict:
         "peak_rss_mb": rec.peak_rss_mb, "peak_gpu_mb": rec.peak_gpu_mb,
         "corpus": data and data.corpus, "tokenizer": data and data.tokenizer,
         "vocab_size": data and data.vocab_size, "config_hash": rec.config_hash or None, "git_sha": rec.git_sha,
-        "error": rec.error, "reused_from": rec.reused_from,
+        "error": rec.error, "reused_from": rec.reused_from, "machine": machine(rec),
     }
 
 
