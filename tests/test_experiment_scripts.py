@@ -36,20 +36,24 @@ def test_the_init_effect_pairs_each_seed_with_itself_and_skips_duplicates():
 
 def test_the_branch_check_pairs_each_branch_with_its_from_scratch_twin_and_its_seed_spread():
     bc = script("experiments/scaling/branch_check.py")
-    cols = [*bc.KEY, "final_val_loss", "branched", "run", "platform"]
-    scratch = pd.DataFrame([(64, 8e-3, 2000, "relu", 0, 4.50, False, "a", "here"),
-                            (64, 4e-3, 2000, "relu", 0, 4.60, False, "b", "there"),  # another rate: no twin
-                            (64, 8e-3, 2000, "swiglu", 0, 4.40, False, "c", "there")], columns=cols)
-    ladder = pd.DataFrame([(64, 8e-3, 2000, "relu", 0, 4.50, True, "d", "here"),
-                           (64, 8e-3, 2000, "relu", 1, 4.52, True, "e", "here"),  # seed 1: in the spread, no twin
-                           (64, 8e-3, 2000, "swiglu", 0, 4.43, True, "f", "here"),
-                           (64, 8e-3, 2000, "swiglu", 1, 4.41, True, "g", "here"),
-                           (64, 8e-3, 8000, "relu", 0, 4.20, False, "h", "here")], columns=cols)  # the long run
-    both = bc.pair(scratch, ladder).set_index(["ffn", "seed"])
-    assert list(both.index) == [("relu", 0), ("swiglu", 0)]
-    assert both.loc[("relu", 0), "diff"] == 0.0 and both.loc[("swiglu", 0), "diff"] == pytest.approx(0.03)
-    assert both.loc[("relu", 0), "seed_std"] == pytest.approx(0.02 / 2 ** 0.5)
-    assert list(both["same_platform"]) == [True, False]
+    scratch = pd.DataFrame([(64, 8e-3, 2000, "relu", 0, 4.50, False, "a", "lr", "here"),
+                            (64, 4e-3, 2000, "relu", 0, 4.60, False, "b", "lr", "there"),  # another rate: no twin
+                            (64, 8e-3, 2000, "swiglu", 0, 4.40, False, "c", "lr", "there"),
+                            (64, 8e-3, 2000, "swiglu", 0, 4.43, False, "c", "twin", "here")], columns=bc.COLUMNS)
+    ladder = pd.DataFrame([(64, 8e-3, 2000, "relu", 0, 4.50, True, "d", "ladder", "here"),
+                           (64, 8e-3, 2000, "relu", 1, 4.52, True, "e", "ladder", "here"),  # in the spread, no twin
+                           (64, 8e-3, 2000, "swiglu", 0, 4.43, True, "f", "ladder", "here"),
+                           (64, 8e-3, 2000, "swiglu", 1, 4.41, True, "g", "ladder", "here"),
+                           (64, 8e-3, 8000, "relu", 0, 4.20, False, "h", "ladder", "here")],  # the long run
+                          columns=bc.COLUMNS)
+    both = bc.pair(scratch, ladder).set_index(["ffn", "seed", "sweep"])
+    assert list(both.index) == [("relu", 0, "lr"), ("swiglu", 0, "lr"), ("swiglu", 0, "twin")]  # one row per twin
+    assert both.loc[("relu", 0, "lr"), "diff"] == 0.0
+    assert both.loc[("swiglu", 0, "lr"), "diff"] == pytest.approx(0.03) and both.loc[("swiglu", 0, "twin"), "diff"] == 0
+    assert both.loc[("relu", 0, "lr"), "seed_std"] == pytest.approx(0.02 / 2 ** 0.5)
+    assert list(both["same_machine"]) == [True, False, True]
     md = bc.markdown(both.reset_index())
-    assert "2 pairs of a branched run" in md and "1 bit-identical" in md and "1 within the ladder's seed std" in md
-    assert "On the same platform: 1 of 1 bit-identical" in md and "| 64 | 0.008 | 2000 | swiglu | 0 | no |" in md
+    assert "3 pairs of a branched run" in md and "2 bit-identical" in md and "2 within the ladder's seed std" in md
+    assert "On the same machine: 2 of 2 bit-identical" in md
+    assert "Machines (as the records name them): A = here; B = there." in md
+    assert "| 64 | 0.008 | 2000 | swiglu | 0 | lr | A, B | no |" in md
