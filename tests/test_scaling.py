@@ -44,6 +44,15 @@ def test_cells_give_delta_and_multiplier_per_size_and_budget():
     assert c.loc[(2, "swiglu"), "p"] < 0.01 and c.loc[(1, "relu"), "multiplier"] == pytest.approx(1.0)
 
 
+def test_a_size_is_named_by_relus_parameter_count_whatever_other_variants_a_report_holds():
+    r = runs({(64, 1, "relu"): [5.0], (64, 1, "glu"): [4.9], (64, 1, "swiglu"): [4.9]})
+    r.loc[r["ffn"] == "glu", "params_non_embedding"] = 64_100  # matched variants land within 1% of ReLU's count
+    r.loc[r["ffn"] == "swiglu", "params_non_embedding"] = 63_900
+    assert set(scaling.points(r)["size"]) == {64_000}
+    assert set(scaling.points(r[r["ffn"] != "glu"])["size"]) == {64_000}
+    assert set(scaling.points(r[r["ffn"] != "relu"])["size"]) == {64_100}  # no ReLU: the largest among them
+
+
 def test_a_power_law_is_recovered_from_its_own_points():
     c = np.array([1e12, 2e12, 4e12, 8e12, 16e12, 32e12])
     e, a, alpha, rms = scaling.fit_power_law(c, 2.0 + 3e3 * c ** -0.3)

@@ -31,10 +31,13 @@ SIZE, BUDGET = "params_non_embedding", "tokens"
 
 def points(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per finished run: variant, seed, size, budget, training FLOPs and final validation loss. A size is
-    a model shape (d_model, n_layers), named by the largest non-embedding parameter count among its variants."""
+    a model shape (d_model, n_layers), named by ReLU's non-embedding parameter count (the one every variant is
+    matched to: they differ from it by < 1%), or the largest among its variants where ReLU has no run: so a
+    size's name does not change with which other variants a report holds."""
     ok = runs[runs["status"] == "ok"]
     shape = [ok["d_model"], ok["n_layers"] if "n_layers" in ok else ok["d_model"]]
-    size = ok[SIZE].groupby(shape).transform("max")  # one size per shape (matched variants differ by < 1%)
+    relu = ok[SIZE].where(ok["ffn"] == BASELINE)
+    size = relu.groupby(shape).transform("max").fillna(ok[SIZE].groupby(shape).transform("max"))
     return pd.DataFrame({"ffn": ok["ffn"], "seed": ok["seed"], "size": size.astype(int),
                          "d_model": ok["d_model"], "tokens": ok[BUDGET].astype(int),
                          "flops": ok["flops_per_token"] * ok[BUDGET], "loss": ok["final_val_loss"]})
