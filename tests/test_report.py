@@ -132,7 +132,7 @@ def test_mixed_settings_are_split_never_averaged(report, recwarn):
     assert (out / "figures" / "final_loss.png").exists()
 
 
-def test_runs_from_two_machines_are_counted_per_machine_and_never_split(report, recwarn):
+def test_runs_from_two_machines_are_counted_per_machine_and_never_split(report, recwarn, capsys):
     sweep, out = report
     recs = sorted(sweep.rglob("metrics.json"))
     first = json.loads(recs[0].read_text())["versions"]
@@ -141,6 +141,7 @@ def test_runs_from_two_machines_are_counted_per_machine_and_never_split(report, 
     assert first["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # the record names its machine
     report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
     assert not (out / "machines.md").exists()  # one machine: nothing to say
+    assert "machines.md" not in capsys.readouterr().out
     before = pd.read_csv(out / "summary.csv").set_index("ffn")["val_loss"]
     for p in sorted(sweep.glob("*ffn=gelu,*"))[:2]:  # two gelu runs "trained elsewhere"
         rec = json.loads((p / "metrics.json").read_text())
@@ -153,6 +154,7 @@ def test_runs_from_two_machines_are_counted_per_machine_and_never_split(report, 
     here = f"| {first['cpu']} ({first['cpu_capability']}) | 3 | 1 | 3 | 7 |"
     assert here in table
     assert any("2 machines" in str(w.message) for w in recwarn)
+    assert "machines.md" in capsys.readouterr().out.splitlines()[-1]  # the closing "wrote ..." line names it
     assert "machine" not in pd.read_csv(out / "runs.csv").columns
     after = pd.read_csv(out / "summary.csv").set_index("ffn")["val_loss"]
     pd.testing.assert_series_equal(before, after)  # a machine is not a setting: the runs stay pooled

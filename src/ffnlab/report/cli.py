@@ -374,9 +374,10 @@ def main(argv: list[str] | None = None) -> None:
         if command:
             print(f"{label + ': ' if label else ''}to resolve every Δ vs ReLU (table.md, seeds to resolve), add seeds:"
                   f"\n  {command}")
+    optional = ("settings.md", "diagnostics.md", "diagnostics.csv", "scaling.md", "scaling_cells.csv",
+                "scaling_fits.csv", "lr.md", "lr.csv", "machines.md")  # written when the runs call for them
     print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md "
-          f"{'settings.md ' if (args.out / 'settings.md').exists() else ''}"
-          f"{'diagnostics.md diagnostics.csv ' if (args.out / 'diagnostics.md').exists() else ''}figures/ "
+          + "".join(f"{name} " for name in optional if (args.out / name).exists()) + "figures/ "
           + ("(rebuilt from its records/)" if result["rebuilt"] else f"{RECORDS}/ (the raw run records)"))
 
 
