@@ -374,10 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         if command:
             print(f"{label + ': ' if label else ''}to resolve every Δ vs ReLU (table.md, seeds to resolve), add seeds:"
                   f"\n  {command}")
-    optional = ("settings.md", "diagnostics.md", "diagnostics.csv", "scaling.md", "scaling_cells.csv",
-                "scaling_fits.csv", "lr.md", "lr.csv", "machines.md")  # written when the runs call for them
-    print(f"wrote {args.out}/: runs.csv curves.csv summary.csv table.md table.tex agreement.md headline.md "
-          + "".join(f"{name} " for name in optional if (args.out / name).exists()) + "figures/ "
+    written = [f for f in json.loads((args.out / MANIFEST).read_text()) if "/" not in f]  # the manifest's top level
+    print(f"wrote {args.out}/: {' '.join(written)} figures/ "
           + ("(rebuilt from its records/)" if result["rebuilt"] else f"{RECORDS}/ (the raw run records)"))
 
 
