@@ -57,3 +57,25 @@ def test_the_branch_check_pairs_each_branch_with_its_from_scratch_twin_and_its_s
     assert "On the same machine: 2 of 2 bit-identical" in md
     assert "Machines (as the records name them): A = here; B = there." in md
     assert "| 64 | 0.008 | 2000 | swiglu | 0 | lr | A, B | no |" in md
+
+
+def test_the_machine_check_pairs_the_same_run_on_two_machines_and_the_shift_of_a_delta():
+    mc = script("experiments/scaling/machine_check.py")
+    row = lambda steps, ffn, seed, loss, where: (64, 8e-3, steps, ffn, seed, loss, False, "r", "s", where)  # noqa: E731
+    first = pd.DataFrame([row(2000, "relu", 0, 4.50, "old"), row(2000, "relu", 1, 4.52, "old"),
+                          row(2000, "gelu", 0, 4.40, "old"), row(2000, "gelu", 1, 4.44, "old"),
+                          row(4000, "gelu", 0, 4.30, "old")], columns=mc.COLUMNS)
+    second = first.assign(machine="new")
+    second.loc[0, "final_val_loss"] = 4.51  # relu seed 0 moves by +0.01 on the new machine
+    second.loc[3, "final_val_loss"] = 4.42  # gelu seed 1 by −0.02
+    second = second.iloc[:4]  # the 4000-step gelu run has no twin
+    both = mc.pair(first, second).set_index(["ffn", "seed"])
+    assert len(both) == 4 and both.loc[("relu", 0), "diff"] == pytest.approx(0.01)
+    assert both.loc[("gelu", 0), "diff"] == 0 and both.loc[("gelu", 1), "diff"] == pytest.approx(-0.02)
+    assert both.loc[("relu", 0), "seed_std"] == pytest.approx(0.01 / 2 ** 0.5)  # the second machine's spread
+    shift = mc.delta_shift(both.reset_index()).set_index("seed")["shift"]
+    assert shift[0] == pytest.approx(-0.01) and shift[1] == pytest.approx(-0.02)  # gelu's Δ vs relu moved
+    md = mc.markdown(both.reset_index(), shift.reset_index().assign(ffn="gelu"))
+    assert "4 pairs of the same run on two machines: 2 bit-identical" in md
+    assert "| gelu | 2 | -0.0150 ± 0.0071 | 0.0200 |" in md
+    assert "first = old; second = new." in md

@@ -99,7 +99,10 @@ def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_pat
     setting = summary[(summary["ffn"] == "swiglu") & summary["setting"].str.contains("d_model=32")
                       & summary["setting"].str.contains("max_steps=16")]
     assert len(setting) == 1 and row["delta"] == pytest.approx(setting["delta"].iloc[0])
-    assert "| swiglu |" in (out / "scaling.md").read_text()
+    md = (out / "scaling.md").read_text()
+    assert "| swiglu |" in md
+    # Compute spent: per size 2 runs from step 0 and 2 branches that trained 16 − 13 = 3 steps each (of 256 tokens).
+    assert f"| 4 (2) | {(2 * 32 + 2 * 3) * 8 * 32:,} |" in md
 
 
 def test_a_learning_rate_sweep_picks_the_best_rate_per_size_and_is_never_averaged_into_scaling_cells():
@@ -116,3 +119,20 @@ def test_a_learning_rate_sweep_picks_the_best_rate_per_size_and_is_never_average
     assert "widen it" in scaling.lr_markdown(scaling.lr_choice(r))
     one = r[r["cfg.optim.lr"] == 0.008]
     assert not scaling.has_lr_sweep(one) and scaling.has_lr_sweep(r)
+
+
+def test_compute_spent_counts_a_branch_from_its_branch_point_only():
+    r = runs({(64, 8000, "relu"): [4.0], (64, 2000, "relu"): [4.3], (128, 8000, "relu"): [3.9]})
+    r["steps"] = r["tokens"] // 1  # one token per step keeps the arithmetic plain
+    r["train_s"], r["eval_s"], r["wall_s"], r["threads"] = [7000.0, 9999.0, 3000.0], [200.0, 99.0, 600.0], \
+        [7300.0, 360.0, 3700.0], [1, 1, 2]
+    r["branch_step"] = [None, 1600, None]  # the 2000-token run branched from the 8000's stable phase at 1600
+    r["machine"] = ["cpu A", "cpu A", "cpu B"]
+    t = scaling.compute_spent(r).set_index("d_model")
+    assert t.loc[64, "runs"] == 2 and t.loc[64, "branches"] == 1
+    assert t.loc[64, "tokens_trained"] == 8000 + 400  # the branch trained its last 400 tokens only
+    assert t.loc[64, "hours"] == pytest.approx((7200 + 360) / 3600)  # train + eval; the branch's own wall time
+    assert t.loc[128, "cpu_hours"] == pytest.approx(2 * 3600 / 3600)  # two threads: twice its hours
+    md = scaling.compute_markdown(t.reset_index())
+    assert "| 64,000 | 64 | cpu A | 2 (1) | 8,400 | 2.10 | 2.10 |" in md
+    assert "| **total** | | | 3 (1) | 16,400 | 3.10 | 4.10 |" in md

@@ -26,7 +26,8 @@ Outputs (all in --out):
                  families.md (each family's FFN as shipped and matched: loss, FFN parameters, FLOPs, Δ vs
                  ReLU, shipped − matched) and figures/families_params, families_flops; with several model
                  sizes or token budgets also scaling.md, scaling_cells.csv, scaling_fits.csv (ffnlab.report.
-                 scaling: Δ vs ReLU and the compute multiplier per size and budget, power-law fits) and
+                 scaling: Δ vs ReLU and the compute multiplier per size and budget, power-law fits, the
+                 compute the runs spent per size and machine) and
                  figures/scaling_loss_vs_flops, scaling_delta_vs_tokens, scaling_multiplier,
                  agreement_vs_compute
   lr.md, lr.csv  when a size was trained at several learning rates (experiment=scaling_lr): each variant's
@@ -215,8 +216,9 @@ def _scaling(done: list, runs: pd.DataFrame, out: Path, n_boot: int, figures: bo
     budgets; the agreement with the papers of every (size, budget) cell is the one agreement.md has per setting."""
     cells = sc.cells(runs, n_boot=min(n_boot, 1000))
     fits = sc.fits(runs, n_boot=min(n_boot, 200))
+    spent = sc.compute_spent(runs)
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
-                                    + sc.markdown(cells, fits))
+                                    + sc.markdown(cells, fits) + "\n" + sc.compute_markdown(spent))
     cells.round(6).to_csv(out / "scaling_cells.csv", index=False)
     fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
     if not figures:

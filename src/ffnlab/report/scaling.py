@@ -5,7 +5,8 @@ runs, one cell per (size, budget):
   cells      per (size, budget, variant): seeds, loss mean ± std, training FLOPs, Δ vs ReLU with its Welch 95%
              interval, and the compute multiplier against ReLU with a seed-bootstrap 95% interval;
   fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (at each budget the best size's
-             mean loss), with seed-bootstrap intervals of E, A and α and the fit's RMS residual.
+             mean loss), with seed-bootstrap intervals of E, A and α and the fit's RMS residual;
+  compute    per (size, machine), the runs, the tokens they trained and the hours they took (compute_spent).
 
 The compute multiplier of a variant in a cell is the training compute ReLU needs, at the same size, to reach the
 variant's loss, divided by the variant's compute: the ReLU curve through that size's budgets is interpolated
@@ -237,6 +238,42 @@ def _fmt_mult(m: float, mark: str, lo: float, hi: float) -> str:
         return ""
     ci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
     return f"{mark}{m:.2f}×{ci}"
+
+
+def compute_spent(runs: pd.DataFrame) -> pd.DataFrame:
+    """The time the finished runs of each size took, per machine, as their records measured it. A run trained from
+    step 0 counts its time inside training steps and evaluations (summed over its resumptions; start-up left out);
+    a cool-down branch counts its own wall time and only the tokens after its branch point, since the steps before
+    it are the longer run's and counted there. CPU-hours: hours × the run's threads, for runs without a GPU."""
+    ok = runs[runs["status"] == "ok"]
+    col = lambda name: ok[name] if name in ok else pd.Series(math.nan, index=ok.index)  # noqa: E731
+    branch = col("branch_step")
+    own = col("train_s") + col("eval_s")
+    seconds = own.where(branch.isna() & own.notna(), col("wall_s"))
+    gpu = col("peak_gpu_mb").fillna(0) > 0
+    t = pd.DataFrame({"size": points(runs)["size"], "d_model": ok["d_model"],
+                      "machine": col("machine").fillna("unnamed"), "runs": 1, "branches": branch.notna().astype(int),
+                      "tokens_trained": ok[BUDGET] * (1 - branch.fillna(0) / ok["steps"]), "hours": seconds / 3600,
+                      "cpu_hours": (seconds * col("threads")).where(~gpu) / 3600})
+    return t.groupby(["size", "d_model", "machine"], as_index=False).sum(min_count=1)
+
+
+def compute_markdown(t: pd.DataFrame) -> str:
+    """The compute-spent section of scaling.md."""
+    lines = ["## Compute spent", "", "| size (non-emb params) | d_model | machine | runs (of them branches) | "
+             "tokens trained | run hours | CPU-hours |", "|---:|---:|---|---:|---:|---:|---:|"]
+    fmt = lambda h: f"{h:.2f}" if math.isfinite(h) else "–"  # noqa: E731
+    for r in t.itertuples():
+        lines.append(f"| {r.size:,} | {r.d_model} | {r.machine} | {r.runs} ({r.branches}) | "
+                     f"{r.tokens_trained:,.0f} | {fmt(r.hours)} | {fmt(r.cpu_hours)} |")
+    lines.append(f"| **total** | | | {t['runs'].sum()} ({t['branches'].sum()}) | {t['tokens_trained'].sum():,.0f} | "
+                 f"{fmt(t['hours'].sum())} | {fmt(t['cpu_hours'].sum(min_count=1))} |")
+    lines += ["", "As the records measured it: a run trained from step 0 counts its time inside training steps and "
+              "evaluations, over all its resumptions (start-up left out); a cool-down branch counts its own wall time "
+              "and the tokens after its branch point only (the steps before it are the longer run's). CPU-hours: "
+              "run hours × the threads each run used (– for GPU runs). Runs side by side share the machine, so wall "
+              "time of the study is less than the sum.", ""]
+    return "\n".join(lines)
 
 
 def _ci(r: pd.Series, name: str, fmt: str) -> str:
