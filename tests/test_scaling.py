@@ -136,3 +136,14 @@ def test_compute_spent_counts_a_branch_from_its_branch_point_only():
     md = scaling.compute_markdown(t.reset_index())
     assert "| 64,000 | 64 | cpu A | 2 (1) | 8,400 | 2.10 | 2.10 |" in md
     assert "| **total** | | | 3 (1) | 16,400 | 3.10 | 4.10 |" in md
+
+
+def test_the_largest_budget_section_gives_each_size_its_own_last_budget_and_warns_of_two_seed_bootstraps():
+    base = {(64, t, "relu"): [5.0 - 0.2 * i, 5.01 - 0.2 * i] for i, t in enumerate((1, 2, 4, 8))}
+    base |= {(128, t, "relu"): [4.5 - 0.2 * i, 4.51 - 0.2 * i] for i, t in enumerate((1, 2, 4))}  # one budget less
+    glu = {(d, t, v): [loss - 0.1, loss - 0.09] for (d, t, _), (loss, _) in base.items() for v in ("swiglu", "gelu")}
+    md = scaling.largest_markdown(scaling.cells(runs(base | glu), n_boot=30))
+    assert "| FFN | 64,000 params, 8e-06M tokens | 128,000 params, 4e-06M tokens |" in md
+    assert md.index("| gelu |") < md.index("| swiglu |")  # the papers' order
+    assert "| swiglu | -0.100 [" in md and "| relu |" not in md
+    assert "With 2 seeds in a cell" in md

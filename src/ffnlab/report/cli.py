@@ -218,7 +218,8 @@ def _scaling(done: list, runs: pd.DataFrame, out: Path, n_boot: int, figures: bo
     fits = sc.fits(runs, n_boot=min(n_boot, 200))
     spent = sc.compute_spent(runs)
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
-                                    + sc.markdown(cells, fits) + "\n" + sc.compute_markdown(spent))
+                                    + sc.largest_markdown(cells) + "\n" + sc.markdown(cells, fits) + "\n"
+                                    + sc.compute_markdown(spent))
     cells.round(6).to_csv(out / "scaling_cells.csv", index=False)
     fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
     if not figures:

@@ -25,6 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ffnlab.report.paper import order_key
 from ffnlab.report.stats import BASELINE, welch
 
 SIZE, BUDGET = "params_non_embedding", "tokens"
@@ -240,6 +241,36 @@ def _fmt_mult(m: float, mark: str, lo: float, hi: float) -> str:
     return f"{mark}{m:.2f}×{ci}"
 
 
+def largest_markdown(c: pd.DataFrame) -> str:
+    """The headline section of scaling.md: at each size's largest budget, every variant's Δ vs ReLU and compute
+    multiplier with their intervals, one column per size (the variants in the papers' order)."""
+    last = c[(c["tokens"] == c.groupby("size")["tokens"].transform("max")) & (c["ffn"] != BASELINE)]
+    sizes = sorted(last["size"].unique())
+    tokens = last.groupby("size")["tokens"].first()
+    head = ("| FFN | " + " | ".join(f"{s:,} params, {tokens[s] / 1e6:g}M tokens" for s in sizes) + " |\n|---|"
+            + "---:|" * len(sizes))
+    t = last.set_index(["ffn", "size"])
+    variants = pd.Index(last["ffn"].unique())
+    variants = variants[order_key(variants).argsort(kind="stable")]
+
+    def table(cell) -> list[str]:
+        return [head] + [f"| {v} | " + " | ".join(cell(t.loc[(v, s)]) if (v, s) in t.index else "–" for s in sizes)
+                         + " |" for v in variants]
+
+    delta = lambda r: f"{r['delta']:+.3f}" + (f" [{r['delta_lo']:+.3f}, {r['delta_hi']:+.3f}]"  # noqa: E731
+                                               if math.isfinite(r["delta_lo"]) else "")
+    mult = lambda r: _fmt_mult(r.get("multiplier", math.nan), r.get("bound", ""),  # noqa: E731
+                               r.get("multiplier_lo", math.nan), r.get("multiplier_hi", math.nan))
+    caveat = (" With 2 seeds in a cell, a seed bootstrap draws only 3 distinct means per variant, so the "
+              "multiplier's interval understates the uncertainty (it spans little more than the two seeds' range); "
+              "the Δ's Welch interval, with its one or two degrees of freedom, is the one to read."
+              if (c["n"] == 2).any() else "")
+    return "\n".join(["## At the largest budget", "", "Δ vs ReLU (nats, Welch 95% interval):", "", *table(delta),
+                      "", "Compute multiplier vs ReLU (95% seed bootstrap):", "", *table(mult), "",
+                      "Each size's largest budget, from the table below (its notes explain ~, ≥ and ≤). The size "
+                      "is its non-embedding parameter count." + caveat, ""])
+
+
 def compute_spent(runs: pd.DataFrame) -> pd.DataFrame:
     """The time the finished runs of each size took, per machine, as their records measured it. A run trained from
     step 0 counts its time inside training steps and evaluations (summed over its resumptions; start-up left out);
@@ -283,7 +314,7 @@ def _ci(r: pd.Series, name: str, fmt: str) -> str:
 
 def markdown(c: pd.DataFrame, f: pd.DataFrame) -> str:
     """scaling.md: the Δ and multiplier per cell, and the fits."""
-    lines = ["| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
+    lines = ["## Every size and budget", "", "| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
              "compute multiplier vs ReLU [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in c.iterrows():
         delta = "" if r["ffn"] == BASELINE or not math.isfinite(r["delta"]) else (
