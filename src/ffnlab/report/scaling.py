@@ -314,7 +314,8 @@ def _ci(r: pd.Series, name: str, fmt: str) -> str:
 
 def markdown(c: pd.DataFrame, f: pd.DataFrame) -> str:
     """scaling.md: the Δ and multiplier per cell, and the fits."""
-    lines = ["## Every size and budget", "", "| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
+    lines = ["## Every size and budget", "",
+             "| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
              "compute multiplier vs ReLU [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in c.iterrows():
         delta = "" if r["ffn"] == BASELINE or not math.isfinite(r["delta"]) else (
