@@ -78,4 +78,5 @@ def test_the_machine_check_pairs_the_same_run_on_two_machines_and_the_shift_of_a
     md = mc.markdown(both.reset_index(), shift.reset_index().assign(ffn="gelu"))
     assert "4 pairs of the same run on two machines: 2 bit-identical" in md
     assert "| gelu | 2 | -0.0150 ± 0.0071 | 0.0200 |" in md
+    assert md.index("## Summary") < md.index("| gelu | 2 |") < md.index("## Every pair")
     assert "first = old; second = new." in md

@@ -49,32 +49,33 @@ def delta_shift(both: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(both: pd.DataFrame, shift: pd.DataFrame) -> str:
+    """machine_check.md: the summary and the shift of Δ vs ReLU first (section "Summary"), then every pair."""
     if both.empty:
         return "No run of the first folder has a twin (same size, rate, budget, variant and seed) in the second.\n"
-    first = sorted(both["machine_first"].astype(str).unique())
-    second = sorted(both["machine_second"].astype(str).unique())
-    lines = ["| d_model | lr | steps | FFN | seed | first machine | second machine | second − first | "
-             "ladder seed std |", "|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
-    for r in both.itertuples():
-        std = f"{r.seed_std:.4f}" if pd.notna(r.seed_std) else "–"
-        lines.append(f"| {r.d_model} | {r.lr:g} | {r.steps} | {r.ffn} | {r.seed} | {r.final_val_loss_first:.6f} | "
-                     f"{r.final_val_loss_second:.6f} | {r.diff:+.6f} | {std} |")
     d, std = both["diff"], both["seed_std"].dropna()
-    lines += ["", f"{len(both)} pairs of the same run on two machines: {int((d == 0).sum())} bit-identical; "
-                  f"second − first {d.mean():+.4f} ± {d.std(ddof=1):.4f} nats (mean ± std over pairs), largest "
-                  f"|difference| {d.abs().max():.4f}; the ladder's seed std at these cells: median "
-                  f"{std.median():.4f}. {int((d.abs() <= both['seed_std']).sum())} of {len(both)} differences lie "
-                  "within the seed std at their cell."]
+    lines = ["# The same runs on two machines", "", "## Summary", "",
+             f"{len(both)} pairs of the same run on two machines: {int((d == 0).sum())} bit-identical; second − "
+             f"first {d.mean():+.4f} ± {d.std(ddof=1):.4f} nats (mean ± std over pairs), largest |difference| "
+             f"{d.abs().max():.4f}; the ladder's seed std at these cells: median {std.median():.4f}. "
+             f"{int((d.abs() <= both['seed_std']).sum())} of {len(both)} differences lie within the seed std at "
+             "their cell."]
     if len(shift):
-        s = shift["shift"]
-        lines += ["", "What the machine does to a Δ vs ReLU (same seed and budget; the shift is the variant's "
-                      "difference minus ReLU's):", "", "| FFN | pairs | shift mean ± std | largest |shift| |",
-                  "|---|---:|---:|---:|"]
+        lines += ["", "| FFN | pairs | shift of its Δ vs ReLU (mean ± std) | largest |shift| |", "|---|---:|---:|---:|"]
         for ffn, g in shift.groupby("ffn"):
             lines.append(f"| {ffn} | {len(g)} | {g['shift'].mean():+.4f} ± {g['shift'].std(ddof=1):.4f} | "
                          f"{g['shift'].abs().max():.4f} |")
-        lines += ["", f"A Δ between two variants trained on different machines carries a shift of this size; one "
-                      f"between variants on the same machine does not ({s.abs().mean():.4f} nats on average here)."]
+        lines += ["", "Shift: what the machine does to a Δ vs ReLU at the same seed and budget (the variant's "
+                      "second − first minus ReLU's). A Δ between variants trained on different machines carries a "
+                      f"shift of this size ({shift['shift'].abs().mean():.4f} nats on average here); one between "
+                      "variants trained on the same machine does not."]
+    lines += ["", "## Every pair", "", "| d_model | lr | steps | FFN | seed | first machine | second machine | "
+              "second − first | ladder seed std |", "|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in both.itertuples():
+        sd = f"{r.seed_std:.4f}" if pd.notna(r.seed_std) else "–"
+        lines.append(f"| {r.d_model} | {r.lr:g} | {r.steps} | {r.ffn} | {r.seed} | {r.final_val_loss_first:.6f} | "
+                     f"{r.final_val_loss_second:.6f} | {r.diff:+.6f} | {sd} |")
+    first = sorted(both["machine_first"].astype(str).unique())
+    second = sorted(both["machine_second"].astype(str).unique())
     lines += ["", f"Machines (as the records name them): first = {'; '.join(first)}; second = {'; '.join(second)}."]
     return "\n".join(lines) + "\n"
 
