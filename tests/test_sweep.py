@@ -254,3 +254,23 @@ def test_llamas_ffn_is_never_reused_from_a_swiglu_run_that_differs_only_by_its_r
     (swiglu,) = records(tmp_path / "multirun" / "a").values()
     (llama,) = records(tmp_path / "multirun" / "b").values()
     assert (swiglu["d_ff"], llama["d_ff"]) == (107, 128) and llama["reused_from"] is None
+
+
+def test_a_worker_processes_interrupted_tally_counts_only_what_this_sweep_did(tmp_path, monkeypatch):
+    """A launcher's worker never saw the sweep start: its tally reads the start from the sweep's plan, so the
+    outcomes an earlier invocation left in the folder (here 'ok' from yesterday) are not counted as this one's."""
+    from ffnlab import sweep
+    from ffnlab.progress import PLAN_NAME
+
+    monkeypatch.setattr(sweep, "_STARTED", [])
+    old, now = time.time() - 86400, time.time()
+    for name, outcome, at in [("a", "ok", old), ("b", "ok", old), ("c", "skipped", now), ("d", "interrupted", now)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "outcome.json").write_text(json.dumps({"outcome": outcome, "at": at, "detail": ""}))
+    assert "2 ok" in sweep.interrupted_tally(tmp_path)  # no plan, no multirun.yaml: everything ever written
+    (tmp_path / PLAN_NAME).write_text(json.dumps({"since": now - 60}))
+    line = sweep.interrupted_tally(tmp_path)
+    assert "0 ok" in line and "1 skipped" in line and "1 interrupted" in line
+    (tmp_path / PLAN_NAME).unlink()
+    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")  # Hydra writes it as the sweep starts
+    assert "0 ok" in sweep.interrupted_tally(tmp_path)

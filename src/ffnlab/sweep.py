@@ -71,9 +71,27 @@ def report_sweep(sweep_dir: Path, figures: bool = True) -> Path | None:
     return out
 
 
+def sweep_start(sweep_dir: Path) -> float:
+    """When the sweep now running in `sweep_dir` began: this process's record of it, or, in a launcher's worker
+    process (which never saw the sweep start), the time in the plan the sweep wrote, else the time Hydra wrote
+    the sweep's multirun.yaml. 0.0 (every outcome ever written there) only when none of them exists."""
+    if _STARTED:
+        return _STARTED[-1][0]
+    from ffnlab.progress import PLAN_NAME
+
+    try:
+        return float(json.loads((Path(sweep_dir) / PLAN_NAME).read_text())["since"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        return (Path(sweep_dir) / "multirun.yaml").stat().st_mtime - 1.0
+    except OSError:
+        return 0.0
+
+
 def interrupted_tally(sweep_dir: Path) -> str:
     """The tally line of a sweep stopped part-way (what finished in this invocation, and the interrupted runs)."""
-    c = tally(sweep_dir, _STARTED[-1][0] if _STARTED else 0.0)
+    c = tally(sweep_dir, sweep_start(sweep_dir))
     return f"sweep {sweep_dir} interrupted: " + ", ".join(f"{c[k]} {k}" for k in (*OUTCOMES, "interrupted"))
 
 
