@@ -79,4 +79,7 @@ def test_the_machine_check_pairs_the_same_run_on_two_machines_and_the_shift_of_a
     assert "4 pairs of the same run on two machines: 2 bit-identical" in md
     assert "| gelu | 2 | -0.0150 ± 0.0071 | 0.0200 |" in md
     assert md.index("## Summary") < md.index("| gelu | 2 |") < md.index("## Every pair")
+    for block in md.split("\n\n"):  # every row of a table has its header's columns
+        rows = [r for r in block.splitlines() if r.startswith("|")]
+        assert len({r.count("|") for r in rows}) <= 1, block
     assert "first = old; second = new." in md

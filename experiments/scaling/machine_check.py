@@ -60,7 +60,8 @@ def markdown(both: pd.DataFrame, shift: pd.DataFrame) -> str:
              f"{int((d.abs() <= both['seed_std']).sum())} of {len(both)} differences lie within the seed std at "
              "their cell."]
     if len(shift):
-        lines += ["", "| FFN | pairs | shift of its Δ vs ReLU (mean ± std) | largest |shift| |", "|---|---:|---:|---:|"]
+        lines += ["", "| FFN | pairs | shift of its Δ vs ReLU (mean ± std) | largest absolute shift |",
+                  "|---|---:|---:|---:|"]
         for ffn, g in shift.groupby("ffn"):
             lines.append(f"| {ffn} | {len(g)} | {g['shift'].mean():+.4f} ± {g['shift'].std(ddof=1):.4f} | "
                          f"{g['shift'].abs().max():.4f} |")
