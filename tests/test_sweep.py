@@ -274,3 +274,38 @@ def test_a_worker_processes_interrupted_tally_counts_only_what_this_sweep_did(tm
     (tmp_path / PLAN_NAME).unlink()
     (tmp_path / "multirun.yaml").write_text("hydra: {}\n")  # Hydra writes it as the sweep starts
     assert "0 ok" in sweep.interrupted_tally(tmp_path)
+
+
+def test_the_eta_of_a_ladder_counts_a_cool_down_branch_as_the_steps_it_trains():
+    """A warmup-stable-decay sweep whose shorter budgets branch from its longer runs' stable checkpoints plans
+    only their cool-downs, and its ETA goes by steps: a branch is a fifth of a run, not a whole one."""
+    from ffnlab import progress
+
+    def cfg(steps: int, seed: int = 0, reuse: bool = True) -> dict:
+        return {"ffn": "relu", "seed": seed, "reuse_runs": reuse,
+                "trainer": {"max_steps": steps, "branch_budgets": [400, 800]},
+                "optim": {"name": "adamw", "schedule": "wsd", "warmup_steps": 10, "cooldown_frac": 0.2}}
+
+    jobs = [(cfg(800), "sha"), (cfg(400), "sha"), (cfg(400, seed=1), "sha")]
+    assert progress._steps_to_train(cfg(800), "sha", jobs) == 800
+    assert progress._steps_to_train(cfg(400), "sha", jobs) == 80  # branches at 320 from the 800-step run
+    assert progress._steps_to_train(cfg(400, seed=1), "sha", jobs) == 400  # another seed: no longer sibling
+    assert progress._steps_to_train(cfg(400, reuse=False), "sha", [(cfg(800, reuse=False), "sha")]) == 400
+    assert progress._steps_to_train(cfg(400), "other data", jobs) == 400
+
+
+def test_the_eta_goes_by_steps_when_the_plan_has_them(tmp_path):
+    from ffnlab import progress
+    from ffnlab.record import Final, RunRecord, write_outcome, write_record
+
+    (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 4, "finished": 0, "reusable": 0, "to_train": 4,
+                                                           "to_train_steps": 1760, "since": 0.0, "parallel": 1}))
+    for name, steps, start in (("trunk", 800, None), ("branch", 400, 320)):
+        write_record(tmp_path / name, RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"},
+                                                config_hash="h", results_revision=2, run_dir=str(tmp_path / name),
+                                                steps=steps, resumed_from_step=start,
+                                                final=Final(steps, 4.0, 54.6, None, None, None)))
+        write_outcome(tmp_path / name, "ok")
+    now = json.loads((tmp_path / "branch" / "outcome.json").read_text())["at"]
+    # 880 steps trained in `now` seconds, 880 to go: now, where counting runs (1.2 of 4) would say now / 1.2 * 2
+    assert progress.line(tmp_path, now=now).endswith(f"ETA {progress._duration(now)} for 2 still to train")

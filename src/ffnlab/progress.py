@@ -62,19 +62,38 @@ def make_plan(config: DictConfig) -> dict[str, Any] | None:
     index = _finished_index(output_dir(config.paths.output) / "multirun")
     shas: dict[str, str] = {}
     finished = reusable = 0
+    composed, train = [], []
     for job in jobs:
         cfg = OmegaConf.to_container(compose("train", overrides=job), resolve=True)
         key = json.dumps(cfg["data"], sort_keys=True, default=str)
         if key not in shas:
             shas[key] = open_corpus(cfg["data"]).sha256
+        composed.append((cfg, shas[key]))
         where = [folder for folder, rec in index.get((cfg.get("ffn"), cfg.get("seed")), [])
                  if same_experiment(rec, cfg, shas[key]) is not None]  # the decision's own test (ffnlab.plan)
         if any(sweep_dir in p.parents for p in where):
             finished += 1
         elif where and cfg.get("reuse_runs", False):
             reusable += 1
-    return {"total": len(jobs), "finished": finished, "reusable": reusable,
-            "to_train": len(jobs) - finished - reusable}
+        else:
+            train.append(composed[-1])
+    return {"total": len(jobs), "finished": finished, "reusable": reusable, "to_train": len(train),
+            "to_train_steps": sum(_steps_to_train(cfg, sha, composed) for cfg, sha in train)}
+
+
+def _steps_to_train(cfg: dict, sha: str, jobs: list[tuple[dict, str]]) -> int:
+    """The steps a job will train: a warmup-stable-decay run that a longer run of the same sweep keeps a stable
+    checkpoint for branches from it (ffnlab.branch) and trains its cool-down only; any other run, all its steps."""
+    from ffnlab import branch
+    from ffnlab.schedules import is_wsd
+
+    steps = int(cfg["trainer"]["max_steps"])
+    if not (is_wsd(cfg) and cfg.get("reuse_runs", False)):
+        return steps
+    start, prefix = branch.stable_point(cfg), branch.prefix_hash(cfg, sha)
+    longer = any(int(c["trainer"]["max_steps"]) > steps and start in branch.points_to_keep(c)
+                 and branch.prefix_hash(c, s) == prefix for c, s in jobs)
+    return steps - start if longer else steps
 
 
 def start(config: DictConfig, since: float) -> None:
@@ -118,22 +137,31 @@ def line(sweep_dir: Path, now: float | None = None) -> str | None:
     now = time.time() if now is None else now
     counts: dict[str, int] = {}
     work = 0.0  # runs' worth of training done by this sweep: a run resumed at 700 of 800 steps is 1/8 of one
+    steps: float | None = 0.0  # the steps this sweep trained (None: a trained run's record does not say)
     for folder, outcome, _ in outcomes(sweep_dir, plan["since"]):
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome in TRAINED:
-            work += _fraction_trained_here(folder)
+            share, trained_steps = _trained_here(folder)
+            work += share
+            steps = None if steps is None or trained_steps is None else steps + trained_steps
     done = sum(counts.values()) - counts.get("interrupted", 0)
     trained = sum(counts.get(k, 0) for k in TRAINED)
     left = max(0, plan["to_train"] - trained)
     text = f"{done}/{plan['total']} runs done (" + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ")"
-    if work > 0 and left:  # the rate so far already includes the runs trained side by side (and any pause)
-        text += f"; ETA {_duration((now - plan['since']) / work * left)} for {left} still to train"
+    elapsed = now - plan["since"]  # the rate so far already includes the runs trained side by side (and any pause)
+    if left and steps and plan.get("to_train_steps"):  # by steps: a cool-down branch is a fraction of a run
+        text += f"; ETA {_duration(elapsed / steps * max(0.0, plan['to_train_steps'] - steps))} for {left} still " \
+                "to train"
+    elif work > 0 and left:
+        text += f"; ETA {_duration(elapsed / work * left)} for {left} still to train"
     return text
 
 
-def _fraction_trained_here(run_dir: Path) -> float:
-    """The share of a run's steps this invocation trained (1 unless its record says it resumed part-way)."""
+def _trained_here(run_dir: Path) -> tuple[float, int | None]:
+    """The share of a run's steps this invocation trained (1 unless its record says it resumed or branched
+    part-way), and how many steps that is (None where the record does not say)."""
     rec = try_read_record(Path(run_dir) / RECORD_NAME)
-    if rec is None or not rec.steps or not rec.resumed_from_step:
-        return 1.0
-    return max(0.0, 1.0 - rec.resumed_from_step / rec.steps)
+    if rec is None or not rec.steps:
+        return 1.0, None
+    start = rec.resumed_from_step or 0
+    return max(0.0, 1.0 - start / rec.steps), max(0, rec.steps - start)
