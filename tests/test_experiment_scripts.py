@@ -60,11 +60,11 @@ def test_the_branch_check_pairs_each_branch_with_its_from_scratch_twin_and_its_s
 
 
 def test_the_machine_check_pairs_the_same_run_on_two_machines_and_the_shift_of_a_delta():
-    mc = script("experiments/scaling/machine_check.py")
+    mc, columns = script("experiments/scaling/machine_check.py"), script("experiments/scaling/branch_check.py").COLUMNS
     row = lambda steps, ffn, seed, loss, where: (64, 8e-3, steps, ffn, seed, loss, False, "r", "s", where)  # noqa: E731
     first = pd.DataFrame([row(2000, "relu", 0, 4.50, "old"), row(2000, "relu", 1, 4.52, "old"),
                           row(2000, "gelu", 0, 4.40, "old"), row(2000, "gelu", 1, 4.44, "old"),
-                          row(4000, "gelu", 0, 4.30, "old")], columns=mc.COLUMNS)
+                          row(4000, "gelu", 0, 4.30, "old")], columns=columns)
     second = first.assign(machine="new")
     second.loc[0, "final_val_loss"] = 4.51  # relu seed 0 moves by +0.01 on the new machine
     second.loc[3, "final_val_loss"] = 4.42  # gelu seed 1 by −0.02

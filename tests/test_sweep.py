@@ -276,6 +276,19 @@ def test_a_worker_processes_interrupted_tally_counts_only_what_this_sweep_did(tm
     assert "0 ok" in sweep.interrupted_tally(tmp_path)
 
 
+def test_a_sweep_without_a_plan_leaves_no_earlier_plan_behind(tmp_path):
+    """A plan is a courtesy (other sweepers get none); an earlier invocation's would give the workers its start
+    time and counts, so a sweep that makes none removes it."""
+    from omegaconf import OmegaConf
+
+    from ffnlab import progress
+
+    (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"since": 0.0, "total": 9}))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}, "sweeper": {"_target_": "optuna"}}})
+    progress.start(config, time.time())
+    assert not (tmp_path / progress.PLAN_NAME).exists() and progress.line(tmp_path) is None
+
+
 def test_the_eta_of_a_ladder_counts_a_cool_down_branch_as_the_steps_it_trains():
     """A warmup-stable-decay sweep whose shorter budgets branch from its longer runs' stable checkpoints plans
     only their cool-downs, and its ETA goes by steps: a branch is a fifth of a run, not a whole one."""
@@ -286,12 +299,13 @@ def test_the_eta_of_a_ladder_counts_a_cool_down_branch_as_the_steps_it_trains():
                 "trainer": {"max_steps": steps, "branch_budgets": [400, 800]},
                 "optim": {"name": "adamw", "schedule": "wsd", "warmup_steps": 10, "cooldown_frac": 0.2}}
 
-    jobs = [(cfg(800), "sha"), (cfg(400), "sha"), (cfg(400, seed=1), "sha")]
-    assert progress._steps_to_train(cfg(800), "sha", jobs) == 800
-    assert progress._steps_to_train(cfg(400), "sha", jobs) == 80  # branches at 320 from the 800-step run
-    assert progress._steps_to_train(cfg(400, seed=1), "sha", jobs) == 400  # another seed: no longer sibling
-    assert progress._steps_to_train(cfg(400, reuse=False), "sha", [(cfg(800, reuse=False), "sha")]) == 400
-    assert progress._steps_to_train(cfg(400), "other data", jobs) == 400
+    kept = progress._kept_points([(cfg(800), "sha"), (cfg(400), "sha"), (cfg(400, seed=1), "sha")])
+    assert progress._steps_to_train(cfg(800), "sha", kept) == 800
+    assert progress._steps_to_train(cfg(400), "sha", kept) == 80  # branches at 320 from the 800-step run
+    assert progress._steps_to_train(cfg(400, seed=1), "sha", kept) == 400  # another seed: no longer sibling
+    no_reuse = progress._kept_points([(cfg(800, reuse=False), "sha")])
+    assert progress._steps_to_train(cfg(400, reuse=False), "sha", no_reuse) == 400
+    assert progress._steps_to_train(cfg(400), "other data", kept) == 400
 
 
 def test_the_eta_goes_by_steps_when_the_plan_has_them(tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from branch_check import COLUMNS, KEY, runs  # noqa: E402, F401  (the same reading of a folder of runs)
+from branch_check import KEY, runs  # noqa: E402  (the same reading of a folder of runs)
 
 BASELINE = "relu"
 

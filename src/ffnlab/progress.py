@@ -77,23 +77,35 @@ def make_plan(config: DictConfig) -> dict[str, Any] | None:
             reusable += 1
         else:
             train.append(composed[-1])
+    kept = _kept_points(composed)
     return {"total": len(jobs), "finished": finished, "reusable": reusable, "to_train": len(train),
-            "to_train_steps": sum(_steps_to_train(cfg, sha, composed) for cfg, sha in train)}
+            "to_train_steps": sum(_steps_to_train(cfg, sha, kept) for cfg, sha in train)}
 
 
-def _steps_to_train(cfg: dict, sha: str, jobs: list[tuple[dict, str]]) -> int:
-    """The steps a job will train: a warmup-stable-decay run that a longer run of the same sweep keeps a stable
-    checkpoint for branches from it (ffnlab.branch) and trains its cool-down only; any other run, all its steps."""
+def _kept_points(jobs: list[tuple[dict, str]]) -> dict[str, set[int]]:
+    """Stable-phase prefix (ffnlab.branch.prefix_hash) → the steps whose checkpoints the sweep's longer
+    warmup-stable-decay runs of that prefix keep for shorter budgets to branch from."""
+    from ffnlab import branch
+    from ffnlab.schedules import is_wsd
+
+    kept: dict[str, set[int]] = {}
+    for cfg, sha in jobs:
+        if is_wsd(cfg) and (points := branch.points_to_keep(cfg)):
+            kept.setdefault(branch.prefix_hash(cfg, sha), set()).update(points)
+    return kept
+
+
+def _steps_to_train(cfg: dict, sha: str, kept: dict[str, set[int]]) -> int:
+    """The steps a job will train: a warmup-stable-decay run whose cool-down start a longer run of the same sweep
+    keeps a checkpoint at branches there (ffnlab.branch) and trains its cool-down only; any other, all its steps."""
     from ffnlab import branch
     from ffnlab.schedules import is_wsd
 
     steps = int(cfg["trainer"]["max_steps"])
     if not (is_wsd(cfg) and cfg.get("reuse_runs", False)):
         return steps
-    start, prefix = branch.stable_point(cfg), branch.prefix_hash(cfg, sha)
-    longer = any(int(c["trainer"]["max_steps"]) > steps and start in branch.points_to_keep(c)
-                 and branch.prefix_hash(c, s) == prefix for c, s in jobs)
-    return steps - start if longer else steps
+    start = branch.stable_point(cfg)
+    return steps - start if start in kept.get(branch.prefix_hash(cfg, sha), ()) else steps
 
 
 def start(config: DictConfig, since: float) -> None:
@@ -105,6 +117,7 @@ def start(config: DictConfig, since: float) -> None:
         log.debug("no sweep plan: %s: %s", type(e).__name__, e)
         plan = None
     if plan is None:
+        (sweep_dir / PLAN_NAME).unlink(missing_ok=True)  # an earlier invocation's plan would misstate this one
         return
     n_jobs = config.hydra.launcher.get("n_jobs") or 1
     plan.update(since=since, parallel=int(n_jobs) if int(n_jobs) > 0 else 1)
