@@ -25,9 +25,10 @@ Outputs (all in --out):
                  diagnostics_by_layer, sparsity_vs_loss; with family presets (ffn_family) also
                  families.md (each family's FFN as shipped and matched: loss, FFN parameters, FLOPs, Δ vs
                  ReLU, shipped − matched) and figures/families_params, families_flops; with several model
-                 sizes or token budgets also scaling.md, scaling_cells.csv, scaling_fits.csv (ffnlab.report.
-                 scaling: Δ vs ReLU and the compute multiplier per size and budget, power-law fits, the
-                 compute the runs spent per size and machine) and
+                 sizes or token budgets also scaling.md, scaling_cells.csv, scaling_fits.csv,
+                 scaling_agreement.csv (ffnlab.report.scaling: Δ vs ReLU and the compute multiplier per size
+                 and budget, power-law fits, rank agreement with the papers per size and budget over one
+                 variant set, the compute the runs spent per size and machine) and
                  figures/scaling_loss_vs_flops, scaling_delta_vs_tokens, scaling_multiplier,
                  agreement_vs_compute
   lr.md, lr.csv  when a size was trained at several learning rates (experiment=scaling_lr): each variant's
@@ -211,17 +212,20 @@ def _diagnostics(done: list, out: Path, figures: bool = True) -> None:
         pd.concat(frames, ignore_index=True).round(6).to_csv(out / "diagnostics.csv", index=False)
 
 
-def _scaling(done: list, runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
-    """scaling.md, scaling_cells.csv, scaling_fits.csv and the scaling figures, for runs of several sizes or
-    budgets; the agreement with the papers of every (size, budget) cell is the one agreement.md has per setting."""
+def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
+    """scaling.md, scaling_cells.csv, scaling_fits.csv, scaling_agreement.csv and the scaling figures, for runs of
+    several sizes or budgets."""
     cells = sc.cells(runs, n_boot=min(n_boot, 1000))
     fits = sc.fits(runs, n_boot=min(n_boot, 200))
+    agree = sc.agreement(runs, n_boot=min(n_boot, 1000))
     spent = sc.compute_spent(runs)
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
                                     + sc.largest_markdown(cells) + "\n" + sc.markdown(cells, fits) + "\n"
+                                    + sc.agreement_markdown(agree, sc.agreement_variants(sc.points(runs))) + "\n"
                                     + sc.compute_markdown(spent))
     cells.round(6).to_csv(out / "scaling_cells.csv", index=False)
     fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
+    agree.round(6).to_csv(out / "scaling_agreement.csv", index=False)
     if not figures:
         return
     figdir = out / "figures"
@@ -229,15 +233,8 @@ def _scaling(done: list, runs: pd.DataFrame, out: Path, n_boot: int, figures: bo
     _save(plots.scaling_loss_vs_flops(cells, fits), figdir, "scaling_loss_vs_flops")
     _save(plots.scaling_delta_vs_tokens(cells), figdir, "scaling_delta_vs_tokens")
     _save(plots.scaling_multiplier(cells), figdir, "scaling_multiplier")
-    agree = []
-    for label, g, s in done:
-        a = stats.agreement(g, s, n_boot=min(n_boot, 500))
-        relu = g[(g["ffn"] == stats.BASELINE) & (g["status"] == "ok")]
-        if len(a) and len(relu) and a["spearman_rho"].notna().any():  # ρ needs three variants or more
-            agree.append(a[a["ours"] == "final"].assign(setting=label,
-                                                         flops=(relu["flops_per_token"] * relu["tokens"]).mean()))
-    if agree:
-        _save(plots.agreement_vs_compute(pd.concat(agree)), figdir, "agreement_vs_compute")
+    if agree["spearman_rho"].notna().any() if len(agree) else False:
+        _save(plots.agreement_vs_compute(agree), figdir, "agreement_vs_compute")
 
 
 def _inside_records(runs: pd.DataFrame, out: Path) -> list[bool]:
@@ -343,7 +340,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
             _save(plots.families(t, "params_ffn"), out / "figures", "families_params")
             _save(plots.families(t, "train_flops"), out / "figures", "families_flops")
     if sc.has_scaling(runs):
-        _scaling(done, runs, out, n_boot, figures)
+        _scaling(runs, out, n_boot, figures)
     if sc.has_lr_sweep(runs):  # a learning-rate sweep across sizes (experiment=scaling_lr): the best per size
         t = sc.lr_choice(runs)
         (out / "lr.md").write_text("# Learning rate per size\n\n" + sc.lr_markdown(t))

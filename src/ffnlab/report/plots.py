@@ -348,20 +348,30 @@ def scaling_multiplier(cells: pd.DataFrame, ax=None):
 
 
 def agreement_vs_compute(agree: pd.DataFrame, ax=None):
-    """Spearman ρ of each (size, budget) cell's ranking against each paper column, by the cell's training FLOPs,
-    with the seed-bootstrap interval."""
+    """Spearman ρ of each (size, budget) cell's ranking against each paper column (scaling.agreement), by ReLU's
+    training FLOPs in the cell, with the seed-bootstrap interval: one color per paper column, one line per size
+    through its budgets (markers: sizes)."""
     ax = _ax(ax)
+    sizes = sorted(agree["size"].unique()) if "size" in agree else [None]
+    markers = "os^Dv<>p"
     for i, (ref, g) in enumerate(agree.groupby("reference", sort=True)):
-        g = g.sort_values("flops")
-        ax.errorbar(g["flops"] * (1 + 0.04 * i), g["spearman_rho"],
-                    yerr=np.vstack([(g["spearman_rho"] - g["rho_lo"]).fillna(0),
-                                    (g["rho_hi"] - g["spearman_rho"]).fillna(0)]),
-                    marker="o", ms=3, capsize=2, lw=0.8, label=ref)
+        for j, size in enumerate(sizes):
+            h = (g if size is None else g[g["size"] == size]).sort_values("flops")
+            if h.empty:
+                continue
+            ax.errorbar(h["flops"] * (1 + 0.04 * i), h["spearman_rho"],
+                        yerr=np.vstack([(h["spearman_rho"] - h["rho_lo"]).fillna(0),
+                                        (h["rho_hi"] - h["spearman_rho"]).fillna(0)]),
+                        marker=markers[j % len(markers)], ms=3, capsize=2, lw=0.8, color=f"C{i % 10}",
+                        label=ref if j == 0 else None)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log")
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("training FLOPs of the cell (ReLU's run)")
     ax.set_ylabel("Spearman ρ with the paper")
-    ax.set_title("Agreement with the papers vs compute")
+    title = "Agreement with the papers vs compute"
+    if sizes != [None]:
+        title += " (markers: sizes " + ", ".join(f"{s:,}" for s in sizes) + " non-emb params)"
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6)
     return ax

@@ -6,6 +6,8 @@ runs, one cell per (size, budget):
              interval, and the compute multiplier against ReLU with a seed-bootstrap 95% interval;
   fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (at each budget the best size's
              mean loss), with seed-bootstrap intervals of E, A and α and the fit's RMS residual;
+  agreement  per (size, budget) and paper column, Spearman ρ of the cell's ranking with the paper's, over the
+             variants every such size has, with a seed-bootstrap interval (agreement);
   compute    per (size, machine), the runs, the tokens they trained and the hours they took (compute_spent).
 
 The compute multiplier of a variant in a cell is the training compute ReLU needs, at the same size, to reach the
@@ -24,9 +26,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
-from ffnlab.report.paper import order_key
-from ffnlab.report.stats import BASELINE, welch
+from ffnlab.report.paper import order_key, reference_table
+from ffnlab.report.stats import BASELINE, REFERENCES, rank_corr, welch
 
 SIZE, BUDGET = "params_non_embedding", "tokens"
 
@@ -269,6 +272,82 @@ def largest_markdown(c: pd.DataFrame) -> str:
                       "", "Compute multiplier vs ReLU (95% seed bootstrap):", "", *table(mult), "",
                       "Each size's largest budget, from the table below (its notes explain ~, ≥ and ≤). The size "
                       "is its non-embedding parameter count." + caveat, ""])
+
+
+# The paper columns each cell's final losses are ranked against (stats.REFERENCES' final-loss comparisons).
+PAPER_COLUMNS = [(col, label) for col, label, horizon in REFERENCES if horizon == "final"]
+
+
+def _spearman_rows(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each row of `ours` with `theirs` (average ranks for ties, as scipy's spearmanr)."""
+    a, b = rankdata(ours, axis=1), rankdata(theirs)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean()
+    den = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, a @ b / den, math.nan)
+
+
+def agreement_variants(p: pd.DataFrame) -> list[str]:
+    """The variants every cell's agreement ranks: those the papers name that every size has (a size with fewer
+    than three of them gives no ρ and does not narrow the set), so that cells of different sizes rank the same
+    variants and their ρ compare like with like."""
+    named = set(reference_table().index)
+    sets = [s for _, g in p.groupby("size") if len(s := set(g["ffn"]) & named) >= 3]
+    return sorted(set.intersection(*sets), key=lambda n: order_key(pd.Index([n]))[0]) if sets else []
+
+
+def agreement(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per (size, budget) cell and paper column: Spearman ρ of the variants' mean final losses with the paper's
+    column, over `agreement_variants`, with a 95% interval that resamples seeds within each variant; `flops` is
+    ReLU's training compute in the cell (for agreement_vs_compute)."""
+    p = points(runs)
+    variants = agreement_variants(p)
+    ref = reference_table()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (size, tokens), g in p[p["ffn"].isin(variants)].groupby(["size", "tokens"], sort=True):
+        per = {v: x["loss"].to_numpy() for v, x in g.groupby("ffn", sort=False)}
+        names = [v for v in variants if v in per]
+        means = np.array([per[v].mean() for v in names])
+        boots = np.array([[rng.choice(per[v], len(per[v])).mean() for v in names] for _ in range(n_boot)])
+        relu = g[g["ffn"] == BASELINE]["flops"]
+        for col, label in PAPER_COLUMNS:
+            theirs = ref.loc[names, col].to_numpy(dtype=float)
+            rho = _spearman_rows(means[None, :], theirs)[0] if len(names) >= 3 else math.nan
+            b = _spearman_rows(boots, theirs) if len(names) >= 3 and n_boot else np.array([math.nan])
+            rows.append({"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens,
+                         "flops": relu.mean() if len(relu) else g["flops"].mean(), "reference": label,
+                         "n_variants": len(names), "spearman_rho": rho,
+                         "rho_lo": np.nanpercentile(b, 2.5) if np.isfinite(b).any() else math.nan,
+                         "rho_hi": np.nanpercentile(b, 97.5) if np.isfinite(b).any() else math.nan})
+    return pd.DataFrame(rows)
+
+
+def agreement_markdown(a: pd.DataFrame, variants: list[str]) -> str:
+    """The agreement section of scaling.md: one row per (size, budget), one column per paper column."""
+    if a.empty or not a["spearman_rho"].notna().any():
+        return ""
+    refs = list(dict.fromkeys(a["reference"]))
+    lines = ["## Agreement with the papers, by size and budget", "",
+             "| size (non-emb params) | tokens | variants | " + " | ".join(refs) + " |",
+             "|---:|---:|---:|" + "---:|" * len(refs)]
+    for (size, tokens), g in a.groupby(["size", "tokens"], sort=True):
+        r = g.set_index("reference")
+        cell = lambda x: "–" if not math.isfinite(x["spearman_rho"]) else (  # noqa: E731
+            f"{x['spearman_rho']:+.2f}" + (f" [{x['rho_lo']:+.2f}, {x['rho_hi']:+.2f}]"
+                                            if math.isfinite(x["rho_lo"]) else ""))
+        lines.append(f"| {size:,} | {tokens:,} | {int(r['n_variants'].iloc[0])} | "
+                     + " | ".join(cell(r.loc[ref]) if ref in r.index else "–" for ref in refs) + " |")
+    ref = reference_table().loc[variants]
+    ceiling, _, n = rank_corr(ref["shazeer_65k"], ref["narang_final"])
+    lines += ["", "Spearman ρ of the cell's ranking by mean final validation loss with each paper column's ranking, "
+              f"over the variants every size has that the papers name ({', '.join(variants)}; fewer where a cell "
+              "lacks one), so every cell ranks the same variants; 95% interval: seeds resampled within each "
+              "variant. +1: the paper's order; 0: none; −1: the reverse. agreement.md gives each cell's ρ over "
+              "all the variants it has."
+              + (f" Over these {n} variants the papers' own columns (Shazeer's 65,536-step, Narang's final) agree "
+                 f"at ρ = {ceiling:.2f}: about the ceiling of a reproduction." if math.isfinite(ceiling) else ""), ""]
+    return "\n".join(lines)
 
 
 def compute_spent(runs: pd.DataFrame) -> pd.DataFrame:

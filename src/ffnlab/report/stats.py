@@ -10,8 +10,8 @@ from scipy import stats as st
 
 from ffnlab.report.paper import BASELINE, order_key, reference_table
 
-__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "seeds_needed", "summarize",
-           "welch", "welch_power"]
+__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "rank_corr", "seeds_needed",
+           "summarize", "welch", "welch_power"]
 CORRECTION = "Holm-Bonferroni"
 
 
@@ -157,7 +157,8 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
     return out.sort_index(key=order_key)
 
 
-def _rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
+def rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
+    """Spearman ρ and Kendall τ over the variants both series have (NaN below three), and how many that is."""
     common = ours.dropna().index.intersection(theirs.dropna().index)
     if len(common) < 3:
         return math.nan, math.nan, len(common)
@@ -193,12 +194,12 @@ def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, see
         ours = summary["val_loss"] if horizon == "final" else summary["early_val_loss"]
         per_variant = {n: g[loss].dropna().to_numpy() for n, g in ok.groupby("ffn")}
         theirs = summary[col]
-        rho, tau, n = _rank_corr(ours, theirs)
+        rho, tau, n = rank_corr(ours, theirs)
         boots = []
         if n >= 3:
             for _ in range(n_boot):
                 means = pd.Series({k: rng.choice(v, len(v)).mean() for k, v in per_variant.items() if len(v)})
-                boots.append(_rank_corr(means, theirs)[:2])
+                boots.append(rank_corr(means, theirs)[:2])
         b = np.array(boots) if boots else np.full((1, 2), math.nan)
         rows.append({
             "reference": label, "ours": horizon, "n_variants": n, "spearman_rho": rho,
