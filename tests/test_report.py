@@ -12,7 +12,7 @@ from scipy import stats
 
 from ffnlab.report.cli import main as report_main
 from ffnlab.report.paper import SHAZEER
-from ffnlab.report.stats import holm, rank_differences, welch
+from ffnlab.report.stats import holm, rank_corr_rows, rank_differences, welch
 from ffnlab.report.tables import verdict
 
 
@@ -524,3 +524,16 @@ def test_replication_matches_runs_by_study_and_folder_and_names_the_runs_a_rerun
     assert missing == ["narang/ffn=elu,seed=1", "shazeer/ffn=elu,seed=0"]  # same folder name, other study: not a match
     md = markdown(both, missing, "runs.csv")
     assert "1 runs matched, 0 bit-identical" in md and "shazeer/ffn=elu,seed=0" in md
+
+
+def test_rank_correlations_of_many_resamples_at_once_equal_scipys_row_by_row():
+    rng = np.random.default_rng(3)
+    theirs = np.array([1.95, 1.95, 1.98, 1.94, 2.00, 1.96])  # the papers tie (Narang's relu and gelu do)
+    ours = np.round(rng.normal(size=(300, 6)), 1)  # rounding makes ties among ours too
+    ours[0] = 4.0  # a constant row: no ranking, NaN as scipy gives
+    rho, tau = rank_corr_rows(ours, theirs)
+    want_rho = [stats.spearmanr(r, theirs).statistic for r in ours[1:]]
+    want_tau = [stats.kendalltau(r, theirs).statistic for r in ours[1:]]
+    assert np.isnan(rho[0]) and np.isnan(tau[0])
+    assert np.allclose(rho[1:], want_rho, atol=1e-12) and np.allclose(tau[1:], want_tau, atol=1e-12)
+    assert any(len(set(r)) < len(r) for r in ours[1:])  # the tie handling was exercised

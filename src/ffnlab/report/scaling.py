@@ -26,10 +26,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from ffnlab.report.paper import order_key, reference_table
-from ffnlab.report.stats import BASELINE, REFERENCES, rank_corr, welch
+from ffnlab.report.stats import BASELINE, REFERENCES, rank_corr, rank_corr_rows, welch
 
 SIZE, BUDGET = "params_non_embedding", "tokens"
 
@@ -278,15 +277,6 @@ def largest_markdown(c: pd.DataFrame) -> str:
 PAPER_COLUMNS = [(col, label) for col, label, horizon in REFERENCES if horizon == "final"]
 
 
-def _spearman_rows(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-    """Spearman ρ of each row of `ours` with `theirs` (average ranks for ties, as scipy's spearmanr)."""
-    a, b = rankdata(ours, axis=1), rankdata(theirs)
-    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean()
-    den = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, a @ b / den, math.nan)
-
-
 def agreement_variants(p: pd.DataFrame) -> list[str]:
     """The variants every cell's agreement ranks: those the papers name that every size has (a size with fewer
     than three of them gives no ρ and does not narrow the set), so that cells of different sizes rank the same
@@ -313,8 +303,8 @@ def agreement(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataF
         relu = g[g["ffn"] == BASELINE]["flops"]
         for col, label in PAPER_COLUMNS:
             theirs = ref.loc[names, col].to_numpy(dtype=float)
-            rho = _spearman_rows(means[None, :], theirs)[0] if len(names) >= 3 else math.nan
-            b = _spearman_rows(boots, theirs) if len(names) >= 3 and n_boot else np.array([math.nan])
+            rho = rank_corr_rows(means, theirs)[0][0] if len(names) >= 3 else math.nan
+            b = rank_corr_rows(boots, theirs)[0] if len(names) >= 3 and n_boot else np.array([math.nan])
             rows.append({"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens,
                          "flops": relu.mean() if len(relu) else g["flops"].mean(), "reference": label,
                          "n_variants": len(names), "spearman_rho": rho,

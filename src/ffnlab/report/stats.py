@@ -10,8 +10,8 @@ from scipy import stats as st
 
 from ffnlab.report.paper import BASELINE, order_key, reference_table
 
-__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "rank_corr", "seeds_needed",
-           "summarize", "welch", "welch_power"]
+__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "rank_corr", "rank_corr_rows",
+           "seeds_needed", "summarize", "welch", "welch_power"]
 CORRECTION = "Holm-Bonferroni"
 
 
@@ -167,6 +167,23 @@ def rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
     return float(rho), float(tau), len(common)
 
 
+def rank_corr_rows(ours: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman ρ and Kendall τ of each row of `ours` (resamples × variants) with `theirs`: rank_corr one row at
+    a time (average ranks for ties, τ-b's tie correction, NaN where a side is constant), vectorized for
+    bootstraps."""
+    ours, theirs = np.atleast_2d(np.asarray(ours, dtype=float)), np.asarray(theirs, dtype=float)
+    a, b = st.rankdata(ours, axis=1), st.rankdata(theirs)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean()
+    i, j = np.triu_indices(len(theirs), 1)
+    sx, sy = np.sign(ours[:, i] - ours[:, j]), np.sign(theirs[i] - theirs[j])
+    pairs = len(i)
+    rho_den = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum())
+    tau_den = np.sqrt((pairs - (sx == 0).sum(axis=1)) * (pairs - (sy == 0).sum()))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(rho_den > 0, a @ b / rho_den, math.nan),
+                np.where(tau_den > 0, sx @ sy / tau_den, math.nan))
+
+
 # (summary column, label, our horizon): our final loss against every paper column, and our early (1/8-budget)
 # loss against the papers' own 1/8-budget columns (65,536 of 524,288 steps).
 REFERENCES = [("shazeer_65k", "Shazeer 2020, 65,536 steps", "final"),
@@ -195,12 +212,16 @@ def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, see
         per_variant = {n: g[loss].dropna().to_numpy() for n, g in ok.groupby("ffn")}
         theirs = summary[col]
         rho, tau, n = rank_corr(ours, theirs)
+        drawn = [k for k, v in per_variant.items() if len(v)]
+        common = [k for k in drawn if k in set(theirs.dropna().index)]
         boots = []
-        if n >= 3:
-            for _ in range(n_boot):
-                means = pd.Series({k: rng.choice(v, len(v)).mean() for k, v in per_variant.items() if len(v)})
-                boots.append(rank_corr(means, theirs)[:2])
-        b = np.array(boots) if boots else np.full((1, 2), math.nan)
+        if n >= 3 and len(common) >= 3:
+            for _ in range(n_boot):  # the draws in rank_corr's order: the same resamples, correlated at once
+                boots.append([rng.choice(per_variant[k], len(per_variant[k])).mean() for k in drawn])
+            means = pd.DataFrame(boots, columns=drawn)[common].to_numpy()
+            b = np.column_stack(rank_corr_rows(means, theirs[common].to_numpy()))
+        else:
+            b = np.full((1, 2), math.nan)
         rows.append({
             "reference": label, "ours": horizon, "n_variants": n, "spearman_rho": rho,
             "rho_lo": np.nanpercentile(b[:, 0], 2.5) if boots else math.nan,
