@@ -5,17 +5,22 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
 from ffnlab.report.cli import main as report_main
 
-NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SCALING = ROOT / "notebooks" / "explore_scaling.ipynb"  # reads a scaling study: tested on the published one
 
 
-def _execute(path: Path, sweep: Path, tmp_path: Path, monkeypatch) -> nbformat.NotebookNode:
-    results = tmp_path / "results"
-    report_main([str(sweep), "--out", str(results), "--bootstrap", "50"])
+def _execute(path: Path, sweep: Path | None, tmp_path: Path, monkeypatch, results: Path | None = None
+             ) -> nbformat.NotebookNode:
+    if results is None:
+        results = tmp_path / "results"
+        report_main([str(sweep), "--out", str(results), "--bootstrap", "50"])
     monkeypatch.setenv("FFNLAB_RESULTS", str(results))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
@@ -26,10 +31,14 @@ def _execute(path: Path, sweep: Path, tmp_path: Path, monkeypatch) -> nbformat.N
 
 
 def _text(cell) -> str:
-    return "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/markdown", "")) for o in cell.outputs)
+    data = lambda o, kind: "".join(o.get("data", {}).get(kind, ""))  # noqa: E731
+    return "".join(o.get("text", "") + data(o, "text/markdown") + data(o, "text/plain") for o in cell.outputs)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+GENERAL = [p for p in NOTEBOOKS if p != SCALING]
+
+
+@pytest.mark.parametrize("path", GENERAL, ids=[p.name for p in GENERAL])
 def test_notebook_executes(path, small_sweep, tmp_path, monkeypatch):
     """Against a report with two settings: the explore notebook must analyse one at a time, never pool them."""
     sweep = tmp_path / "sweep"
@@ -49,3 +58,24 @@ def test_notebook_executes(path, small_sweep, tmp_path, monkeypatch):
 
 def test_there_is_a_notebook():
     assert NOTEBOOKS
+
+
+def test_the_scaling_notebook_runs_on_the_published_ladder_and_recomputes_its_cells(tmp_path, monkeypatch):
+    """On results/scaling as committed: every cell runs, the width table quotes scaling_cells.csv, and the
+    slice-and-recompute cell (all variants, sizes and seeds) reproduces every cell's loss, Δ and test of
+    scaling.md from runs.csv (only the multiplier's bootstrap interval may differ: fewer resamples)."""
+    published = ROOT / "results" / "scaling"
+    if not (published / "scaling_cells.csv").is_file():
+        pytest.skip("results/scaling holds no scaling report")
+    nb = _execute(SCALING, None, tmp_path, monkeypatch, results=published)
+    cells = pd.read_csv(published / "scaling_cells.csv")
+    budget = cells.groupby("size")["tokens"].max().min()
+    gelu = cells[(cells["ffn"] == "gelu") & (cells["tokens"] == budget)].iloc[-1]
+    width = _text(next(c for c in nb.cells if c.source.startswith("TOKENS = None")))
+    assert f"{gelu['delta']:+.3f} [{gelu['delta_lo']:+.3f}, {gelu['delta_hi']:+.3f}]" in width
+    recomputed = _text(next(c for c in nb.cells if c.source.startswith("VARIANTS = None")))
+    published_rows = [r for r in (published / "scaling.md").read_text().split("## Every size and budget")[1]
+                      .split("\n\n")[1].splitlines()[2:]]
+    assert len(published_rows) == len(cells)
+    for row in published_rows:
+        assert row.rsplit("|", 2)[0] in recomputed  # every column before the multiplier, character for character

@@ -383,6 +383,11 @@ def _ci(r: pd.Series, name: str, fmt: str) -> str:
 
 def markdown(c: pd.DataFrame, f: pd.DataFrame) -> str:
     """scaling.md: the Δ and multiplier per cell, and the fits."""
+    return cells_markdown(c) + "\n" + fits_markdown(f)
+
+
+def cells_markdown(c: pd.DataFrame) -> str:
+    """The Δ, test and compute multiplier of every (size, budget, variant) cell."""
     lines = ["## Every size and budget", "",
              "| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
              "compute multiplier vs ReLU [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
@@ -403,9 +408,14 @@ def markdown(c: pd.DataFrame, f: pd.DataFrame) -> str:
               "size's budgets, linear in log compute); ~: the variant beats ReLU's largest budget, so ReLU's last "
               "segment is extended (a forecast that tends to understate, as loss flattens with compute), at most "
               f"{EXTRAPOLATE_MAX:g}× past ReLU's largest compute; ≥ / ≤: beyond that, only a bound is known; "
-              "interval: 95% seed bootstrap.", "",
-              "## Fits: L(C) = E + A·C^(−α) on each variant's compute frontier", "",
-              "| FFN | points | E | α | A | RMS residual |", "|---|---|---|---|---|---|"]
+              "interval: 95% seed bootstrap.", ""]
+    return "\n".join(lines)
+
+
+def fits_markdown(f: pd.DataFrame) -> str:
+    """The power-law fit of each variant's compute frontier, with its intervals."""
+    lines = ["## Fits: L(C) = E + A·C^(−α) on each variant's compute frontier", "",
+             "| FFN | points | E | α | A | RMS residual |", "|---|---|---|---|---|---|"]
     for _, r in f.iterrows():
         if not math.isfinite(r["rms"]):
             lines.append(f"| {r['ffn']} | {r['points']} | no fit | | | |")
