@@ -154,9 +154,26 @@ def _write_manifest(out: Path, since: float) -> None:
 RECORDS = "records"
 
 
-def more_seeds_command(runs: pd.DataFrame, s: pd.DataFrame, cap: int = 50) -> str | None:
+def _shared_overrides(runs: pd.DataFrame) -> str | None:
+    """The sweep overrides other than ffn and seed that every run shares, read from the run folders' names
+    (Hydra's override_dirname, `ffn=gelu,scale=s,seed=0,trainer.max_steps=8000` → `scale=s
+    trainer.max_steps=8000`); None where a folder's name is no such list."""
+    shared = None
+    for name in runs["run_dir"]:
+        pairs = [part.split("=", 1) for part in str(name).rsplit("/", 1)[-1].split(",")]
+        if not all(len(pair) == 2 and pair[0] for pair in pairs):
+            return None
+        own = {(k, v) for k, v in pairs if k not in ("ffn", "seed")}
+        shared = own if shared is None else shared & own
+    return " ".join(f"{k}={v}" for k, v in sorted(shared or ()))
+
+
+def more_seeds_command(runs: pd.DataFrame, s: pd.DataFrame, cap: int = 50,
+                       setting: pd.DataFrame | None = None) -> str | None:
     """The sweep that adds the seeds which would resolve every unresolved Δ (table.md's "seeds to resolve"), for
-    a study run from an experiment file; finished runs are skipped when it runs. None if nothing is missing."""
+    a study run from an experiment file; finished runs are skipped when it runs. None if nothing is missing.
+    `setting`: where the study spans several settings (sizes, budgets, learning rates), the runs of the one `s`
+    summarizes, whose shared overrides narrow the sweep to it (else it would add the seeds to every setting)."""
     from ffnlab.io import REPO_ROOT
 
     if "seeds_needed" not in s:
@@ -170,6 +187,9 @@ def more_seeds_command(runs: pd.DataFrame, s: pd.DataFrame, cap: int = 50) -> st
     study = runs.get("cfg.sweep_name", pd.Series(dtype=object)).dropna().unique()
     known = len(study) == 1 and (REPO_ROOT / "conf" / "experiment" / f"{study[0]}.yaml").is_file()
     sweep = f"experiment={study[0]}" if known else "<the sweep's overrides>"
+    if setting is not None:
+        narrow = _shared_overrides(setting)
+        sweep += f" {narrow}" if narrow else " <the setting's overrides>"
     return f"ffnlab-train -m {sweep} ffn={names} seed={','.join(map(str, range(seeds)))}" + \
         (f"  (capped at {cap} seeds)" if open_["seeds_needed"].max() > cap else "")
 
@@ -369,8 +389,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists() and not args.out.is_dir():
         raise collect.ReportError(f"--out {args.out} is a file; name a folder (e.g. results/<study>)")
     result = report(args.sweep_dirs, args.out, n_boot=args.bootstrap)
+    labels = collect.setting_labels(result["runs"])
     for label, s in result["summary"].groupby("setting", sort=False):
-        command = more_seeds_command(result["runs"], s.set_index("ffn"))
+        setting = result["runs"][labels == label] if label else None
+        command = more_seeds_command(result["runs"], s.set_index("ffn"), setting=setting)
         if command:
             print(f"{label + ': ' if label else ''}to resolve every Δ vs ReLU (table.md, seeds to resolve), add seeds:"
                   f"\n  {command}")
