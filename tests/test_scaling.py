@@ -61,11 +61,19 @@ def test_a_power_law_is_recovered_from_its_own_points():
     assert all(math.isnan(x) for x in scaling.fit_power_law(c[:2], [3.0, 2.9]))
 
 
-def test_the_frontier_takes_the_best_size_at_each_budget_and_the_view_needs_two_cells():
-    r = runs({(64, 1, "relu"): [5.0, 5.0], (128, 1, "relu"): [4.8, 4.8], (64, 2, "relu"): [4.7, 4.7],
-              (128, 2, "relu"): [4.9, 4.9], (64, 1, "gelu"): [5.1, 5.1]})
+def test_the_frontier_is_the_lower_envelope_of_the_sizes_curves_and_the_view_needs_two_cells():
+    # Training FLOPs: 64: 2e6 per token, 128: 8e6 (FPT). relu's points by compute:
+    #   (64, 1) 2e6: 5.0 | (64, 2) 4e6: 4.7 | (128, 1) 8e6: 4.8 | (64, 6) 1.2e7: 4.65 | (128, 2) 1.6e7: 4.2 |
+    #   (128, 4) 3.2e7: 4.0
+    r = runs({(64, 1, "relu"): [5.0, 5.0], (64, 2, "relu"): [4.7, 4.7], (64, 6, "relu"): [4.65, 4.65],
+              (128, 1, "relu"): [4.8, 4.8], (128, 2, "relu"): [4.2, 4.2], (128, 4, "relu"): [4.0, 4.0],
+              (64, 1, "gelu"): [5.1, 5.1]})
     front = scaling.frontier(scaling._means(scaling.points(r)))
-    assert sorted(front[front["ffn"] == "relu"][["tokens", "size"]].values.tolist()) == [[1, 128000], [2, 64000]]
+    relu = front[front["ffn"] == "relu"]
+    # (128, 1) loses to the cheaper (64, 2). (64, 6) beats every cheaper point, but 128's curve from 4.8 at 8e6 to
+    # 4.2 at 1.6e7 passes below it at 1.2e7 (4.45 in log compute): a compute-optimal choice would not train it.
+    assert relu[["tokens", "size"]].values.tolist() == [[1, 64000], [2, 64000], [2, 128000], [4, 128000]]
+    assert relu["flops"].is_monotonic_increasing and relu["loss"].is_monotonic_decreasing
     assert scaling.has_scaling(r) and not scaling.has_scaling(r[r["tokens"] == 1].query("d_model == 64"))
 
 
@@ -178,3 +186,14 @@ def test_a_size_with_fewer_than_three_paper_variants_does_not_narrow_the_agreeme
     assert scaling.agreement_variants(p) == order  # the 128 size (two variants) gives no ρ and is left aside
     a = scaling.agreement(r, n_boot=10)
     assert a[a["d_model"] == 128]["spearman_rho"].isna().all() and a[a["d_model"] == 64]["n_variants"].eq(4).all()
+
+
+def test_a_fit_that_misses_its_points_by_more_than_the_seed_spread_is_flagged():
+    budgets = (1, 2, 4, 8, 16)
+    law = {t: 2.0 + 3.0 * (FPT[64] * t / 1e12) ** -0.3 for t in budgets}  # a power law in compute, exactly
+    kinked = {t: law[t] + (0.05 if t == 4 else 0.0) for t in budgets}  # one point far off it
+    for curve, flagged in ((law, False), (kinked, True)):
+        r = runs({(64, t, "relu"): [loss - 0.001, loss + 0.001] for t, loss in curve.items()})
+        f = scaling.fits(r, n_boot=0).set_index("ffn")
+        assert f.loc["relu", "seed_std"] == pytest.approx(0.001 * 2 ** 0.5)
+        assert ("†" in scaling.fits_markdown(f.reset_index()).split("\n")[4]) == flagged

@@ -4,8 +4,8 @@ A study that trains several sizes (non-embedding parameters) to several budgets 
 runs, one cell per (size, budget):
   cells      per (size, budget, variant): seeds, loss mean ± std, training FLOPs, Δ vs ReLU with its Welch 95%
              interval, and the compute multiplier against ReLU with a seed-bootstrap 95% interval;
-  fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (at each budget the best size's
-             mean loss), with seed-bootstrap intervals of E, A and α and the fit's RMS residual;
+  fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (the lower envelope of its sizes'
+             loss-vs-compute curves), with seed-bootstrap intervals of E, A and α and the RMS residual;
   agreement  per (size, budget) and paper column, Spearman ρ of the cell's ranking with the paper's, over the
              variants every such size has, with a seed-bootstrap interval (agreement);
   compute    per (size, machine), the runs, the tokens they trained and the hours they took (compute_spent).
@@ -210,10 +210,21 @@ def fit_power_law(flops: np.ndarray, loss: np.ndarray) -> tuple[float, float, fl
 
 
 def frontier(means: pd.DataFrame) -> pd.DataFrame:
-    """Per variant and budget, the best size's mean loss and its compute (the compute frontier's points)."""
-    m = means.reset_index()
-    best = m.loc[m.groupby(["ffn", "tokens"])["loss"].idxmin()]
-    return best.sort_values(["ffn", "flops"])
+    """Per variant, its compute frontier: the lower envelope of its sizes' loss-vs-compute curves. Each size's
+    curve runs through its budgets' mean losses, linear in log compute; a (size, budget) point is on the frontier
+    when no cheaper point has a lower loss and no other size's curve passes below it at its compute (where that
+    curve reaches it): the points a compute-optimal choice of size would reach."""
+    m = means.reset_index().sort_values(["ffn", "flops", "loss"], kind="stable")
+    keep = pd.Series(True, index=m.index)
+    for _, g in m.groupby("ffn", sort=False):
+        cheaper_best = g["loss"].cummin().shift(fill_value=math.inf)
+        keep[g.index] = g["loss"] < cheaper_best
+        for size, curve in g.groupby("size"):
+            x, y = np.log(curve["flops"].to_numpy()), curve["loss"].to_numpy()
+            others = g[(g["size"] != size) & g["flops"].between(curve["flops"].min(), curve["flops"].max())]
+            below = np.interp(np.log(others["flops"].to_numpy()), x, y) < others["loss"].to_numpy()
+            keep[others.index[below]] = False
+    return m[keep]
 
 
 def fits(runs: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -223,9 +234,11 @@ def fits(runs: pd.DataFrame, n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     boot_fronts = [frontier(_means(_resample(p, rng))) for _ in range(n_boot)]
     rows = []
+    spread = p.groupby(["size", "tokens", "ffn"])["loss"].std(ddof=1)
     for ffn, g in front.groupby("ffn", sort=True):
         e, a, alpha, rms = fit_power_law(g["flops"], g["loss"])
-        row = {"ffn": ffn, "points": len(g), "E": e, "A": a, "alpha": alpha, "rms": rms}
+        noise = spread.reindex(list(zip(g["size"], g["tokens"], g["ffn"], strict=True))).median()
+        row = {"ffn": ffn, "points": len(g), "E": e, "A": a, "alpha": alpha, "rms": rms, "seed_std": noise}
         bs = np.array([fit_power_law(b[b["ffn"] == ffn]["flops"], b[b["ffn"] == ffn]["loss"])[:3]
                        for b in boot_fronts]) if n_boot else np.empty((0, 3))
         for j, name in enumerate(("E", "A", "alpha")):
@@ -420,9 +433,15 @@ def fits_markdown(f: pd.DataFrame) -> str:
         if not math.isfinite(r["rms"]):
             lines.append(f"| {r['ffn']} | {r['points']} | no fit | | | |")
             continue
+        poor = " †" if r["rms"] > r.get("seed_std", math.inf) else ""
         lines.append(f"| {r['ffn']} | {r['points']} | {_ci(r, 'E', '.3f')} | {_ci(r, 'alpha', '.3f')} | "
-                     f"{_ci(r, 'A', '.3g')} | {r['rms']:.4f} |")
-    lines += ["", "Frontier: at each budget, the size with the lowest mean loss. C: training FLOPs (forward + "
+                     f"{_ci(r, 'A', '.3g')} | {r['rms']:.4f}{poor} |")
+    lines += ["", "Frontier: the lower envelope of the variant's sizes' loss-vs-compute curves (each through its "
+              "budgets, linear in log compute): the points that no cheaper point and no other size's curve beat. "
+              "C: training FLOPs (forward + "
               "backward, attention included). Intervals: 95% seed bootstrap of the whole fit. With few points "
-              "per variant the fit describes the measured range; it is no forecast.", ""]
+              "per variant the fit describes the measured range; it is no forecast. †: the residual exceeds the "
+              "median seed std of the frontier's points, so the curve does not describe them to within noise (an "
+              "envelope across sizes bends where the best size changes): read the points themselves "
+              "(scaling_cells.csv).", ""]
     return "\n".join(lines)
