@@ -197,3 +197,23 @@ def test_a_fit_that_misses_its_points_by_more_than_the_seed_spread_is_flagged():
         f = scaling.fits(r, n_boot=0).set_index("ffn")
         assert f.loc["relu", "seed_std"] == pytest.approx(0.001 * 2 ** 0.5)
         assert ("†" in scaling.fits_markdown(f.reset_index()).split("\n")[4]) == flagged
+
+
+def test_the_verdict_reads_its_numbers_from_the_cells():
+    base = {(d, t, "relu"): [5.0 - 0.2 * i - (d == 128) * 0.3 + e for e in (0.0, 0.01, -0.01)]
+            for d in (64, 128) for i, t in enumerate((1, 2, 4))}
+    losses = dict(base)
+    for (d, t, _), ls in base.items():
+        losses[(d, t, "swiglu")] = [x - (0.05 if d == 64 else 0.10) for x in ls]  # its lead doubles with width
+        losses[(d, t, "gelu")] = [x + 0.05 for x in ls]
+    r = runs(losses)
+    r["gated"] = r["ffn"] == "swiglu"
+    c = scaling.cells(r, n_boot=40)
+    text = scaling.verdict_markdown(r, c, scaling.agreement(r, n_boot=40))
+    assert text.startswith("## Verdict\n\nAt the largest size (128,000 non-embedding parameters)")
+    assert "1 of 2 variants have a lower mean loss than ReLU; swiglu (-0.100 [" in text and "]) leads it" in text
+    assert "gelu (+0.050 [" in text and "]) trails it so" in text
+    assert "(swiglu) differ from ReLU by a mean Δ of -0.050 at 64,000, -0.100 at 128,000 parameters" in text
+    assert "-0.100 → -0.100 → -0.100 from" in text
+    swiglu = c[(c["size"] == 128000) & (c["tokens"] == 4) & (c["ffn"] == "swiglu")].iloc[0]
+    assert f"swiglu {swiglu['bound']}{swiglu['multiplier']:.2f}×" in text and "glu " not in text.split("swiglu")[0]

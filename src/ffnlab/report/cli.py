@@ -239,10 +239,10 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     fits = sc.fits(runs, n_boot=min(n_boot, 200))
     agree = sc.agreement(runs, n_boot=min(n_boot, 1000))
     spent = sc.compute_spent(runs)
+    sections = [sc.verdict_markdown(runs, cells, agree), sc.largest_markdown(cells), sc.markdown(cells, fits),
+                sc.agreement_markdown(agree, sc.agreement_variants(sc.points(runs))), sc.compute_markdown(spent)]
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
-                                    + sc.largest_markdown(cells) + "\n" + sc.markdown(cells, fits) + "\n"
-                                    + sc.agreement_markdown(agree, sc.agreement_variants(sc.points(runs))) + "\n"
-                                    + sc.compute_markdown(spent))
+                                    + "\n".join(sections))
     cells.round(6).to_csv(out / "scaling_cells.csv", index=False)
     fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
     agree.round(6).to_csv(out / "scaling_agreement.csv", index=False)

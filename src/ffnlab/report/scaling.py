@@ -353,6 +353,66 @@ def agreement_markdown(a: pd.DataFrame, variants: list[str]) -> str:
     return "\n".join(lines)
 
 
+# The variants whose compute multiplier the verdict names (the README's headline quotes them).
+HEADLINE = ("swiglu", "geglu", "gelu", "glu")
+
+
+def _names(rows: pd.DataFrame) -> str:
+    return ", ".join(f"{r.ffn} ({r.delta:+.3f} [{r.delta_lo:+.3f}, {r.delta_hi:+.3f}])" for r in rows.itertuples())
+
+
+def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -> str:
+    """The scaling view in words, every number read from the tables below it: who leads ReLU at the largest
+    size and budget (and whether its interval excludes 0), how the gated variants' mean Δ moves across sizes at
+    one budget and across budgets at the largest size, the headline variants' compute multipliers there, and the
+    agreement with Shazeer's ranking at the smallest and the largest cell."""
+    sizes = sorted(c["size"].unique())
+    big = sizes[-1]
+    t_big = c.loc[c["size"] == big, "tokens"].max()
+    last = c[(c["size"] == big) & (c["tokens"] == t_big) & (c["ffn"] != BASELINE)]
+    last = last.iloc[order_key(pd.Index(last["ffn"])).argsort(kind="stable")]
+    lead, trail = last[last["delta_hi"] < 0], last[last["delta_lo"] > 0]
+    text = [f"At the largest size ({big:,} non-embedding parameters) and its largest budget ({t_big / 1e6:g}M "
+            f"tokens), {(last['delta'] < 0).sum()} of {len(last)} variants have a lower mean loss than ReLU; "
+            + (f"{_names(lead)} {'leads' if len(lead) == 1 else 'lead'} it with a Welch 95% interval that "
+               "excludes 0" if len(lead) else "none leads it with a Welch 95% interval that excludes 0")
+            + (f", and {_names(trail)} {'trails' if len(trail) == 1 else 'trail'} it so" if len(trail) else "")
+            + "."]
+    gated = set(runs.loc[runs["gated"].fillna(False).astype(bool), "ffn"]) if "gated" in runs else set()
+    common = sorted((v for v in gated if all(((c["size"] == z) & (c["ffn"] == v)).any() for z in sizes)),
+                    key=lambda n: order_key(pd.Index([n]))[0])
+    if common:
+        g = c[c["ffn"].isin(common)]
+        t_all = c.groupby("size")["tokens"].max().min()
+        by_size = g[g["tokens"] == t_all].groupby("size")["delta"].mean()
+        by_budget = g[g["size"] == big].groupby("tokens")["delta"].mean()
+        budgets = (" → ".join(f"{d:+.3f}" for d in by_budget) + f" from {by_budget.index[0] / 1e6:g}M to "
+                   f"{by_budget.index[-1] / 1e6:g}M tokens")
+        across = ", ".join(f"{by_size[z]:+.3f} at {z:,}" for z in sizes if z in by_size)
+        text.append(f"The gated variants{' every size has' if len(sizes) > 1 else ''} ({', '.join(common)}) "
+                    "differ from ReLU by a mean Δ of "
+                    + (f"{across} parameters at {t_all / 1e6:g}M tokens, and of {budgets} at {big:,} parameters"
+                       if len(sizes) > 1 else budgets)
+                    + " (means over the variants of the Δs below; each Δ's interval is in the tables).")
+    named = last.set_index("ffn")
+    mults = [f"{v} " + _fmt_mult(r["multiplier"], r["bound"], r.get("multiplier_lo", math.nan),
+                                 r.get("multiplier_hi", math.nan))
+             for v in HEADLINE if v in named.index and math.isfinite((r := named.loc[v]).get("multiplier", math.nan))]
+    if mults:
+        text.append(f"Compute multipliers against ReLU there: {', '.join(mults)} (95% seed bootstrap"
+                    + ("; ~: ReLU's curve extended past its largest budget" if any("~" in m for m in mults) else "")
+                    + ").")
+    sh = agree[agree["reference"] == "Shazeer 2020, 65,536 steps"].dropna(subset=["spearman_rho"]) \
+        if len(agree) else agree
+    if len(sh) > 1:
+        first, end = sh.iloc[0], sh.iloc[-1]
+        text.append(f"Agreement with Shazeer's ranking (65,536-step column, {int(end['n_variants'])} variants): "
+                    f"ρ = {first['spearman_rho']:+.2f} [{first['rho_lo']:+.2f}, {first['rho_hi']:+.2f}] at the "
+                    f"smallest cell ({first['size']:,} parameters, {first['tokens'] / 1e6:g}M tokens), "
+                    f"{end['spearman_rho']:+.2f} [{end['rho_lo']:+.2f}, {end['rho_hi']:+.2f}] at the largest.")
+    return "## Verdict\n\n" + " ".join(text) + "\n"
+
+
 def compute_spent(runs: pd.DataFrame) -> pd.DataFrame:
     """The time the finished runs of each size took, per machine, as their records measured it. A run trained from
     step 0 counts its time inside training steps and evaluations (summed over its resumptions; start-up left out);
