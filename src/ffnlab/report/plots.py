@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless by default; notebooks switch to their inline backend themselves
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -312,6 +313,9 @@ def scaling_delta_vs_tokens(cells: pd.DataFrame, axes=None):
                         capsize=2, lw=1, color=f"C{(i + 1) % 10}", label=name)
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
+        budgets = sorted(cells.loc[cells["size"] == size, "tokens"].unique())
+        ax.set_xticks(budgets, [f"{t / 1e6:g}M" for t in budgets])  # the budgets themselves, no crowded minors
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("training tokens")
         ax.set_title(f"{size:,} non-emb params", fontsize=9)
     axes[0].set_ylabel("Δ loss vs ReLU (nats; < 0: better)")
