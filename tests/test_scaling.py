@@ -212,7 +212,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
     text = scaling.verdict_markdown(r, c, scaling.agreement(r, n_boot=40))
     assert text.startswith("## Verdict\n\nAt the largest size (128,000 non-embedding parameters)")
     assert "1 of 2 variants have a lower mean loss than ReLU; swiglu (-0.100 [" in text and "]) leads it" in text
-    assert "gelu (+0.050 [" in text and "]) trails it so" in text
+    assert "gelu (+0.050 [" in text and "]) trails it so; 2 of them survive Holm's correction" in text
     assert "(swiglu) differ from ReLU by a mean Δ of -0.050 at 64,000, -0.100 at 128,000 parameters" in text
     assert "-0.100 → -0.100 → -0.100 from" in text
     swiglu = c[(c["size"] == 128000) & (c["tokens"] == 4) & (c["ffn"] == "swiglu")].iloc[0]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ffnlab.report.paper import order_key, reference_table
-from ffnlab.report.stats import BASELINE, REFERENCES, rank_corr, rank_corr_rows, welch
+from ffnlab.report.stats import BASELINE, REFERENCES, holm, rank_corr, rank_corr_rows, welch
 
 SIZE, BUDGET = "params_non_embedding", "tokens"
 
@@ -372,12 +372,14 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
     last = c[(c["size"] == big) & (c["tokens"] == t_big) & (c["ffn"] != BASELINE)]
     last = last.iloc[order_key(pd.Index(last["ffn"])).argsort(kind="stable")]
     lead, trail = last[last["delta_hi"] < 0], last[last["delta_lo"] > 0]
+    held = (holm(last.set_index("ffn")["p"]) < 0.05).sum()  # Holm over the cell's variants, as table.md
     text = [f"At the largest size ({big:,} non-embedding parameters) and its largest budget ({t_big / 1e6:g}M "
             f"tokens), {(last['delta'] < 0).sum()} of {len(last)} variants have a lower mean loss than ReLU; "
             + (f"{_names(lead)} {'leads' if len(lead) == 1 else 'lead'} it with a Welch 95% interval that "
                "excludes 0" if len(lead) else "none leads it with a Welch 95% interval that excludes 0")
             + (f", and {_names(trail)} {'trails' if len(trail) == 1 else 'trail'} it so" if len(trail) else "")
-            + "."]
+            + ("; " + ("none" if held == 0 else f"{held} of them") + (" survives" if held <= 1 else " survive")
+               + " Holm's correction over the cell's variants" if len(lead) + len(trail) else "") + "."]
     gated = set(runs.loc[runs["gated"].fillna(False).astype(bool), "ffn"]) if "gated" in runs else set()
     common = sorted((v for v in gated if all(((c["size"] == z) & (c["ffn"] == v)).any() for z in sizes)),
                     key=lambda n: order_key(pd.Index([n]))[0])
