@@ -50,15 +50,24 @@ REPORT_DIR = "report"
 def report_sweep(sweep_dir: Path, figures: bool = True) -> Path | None:
     """Report the finished runs of a sweep into <sweep>/report/ (without records/: they are the sweep itself) and
     print its headline and verdict as soon as the tables are written; the figures follow. Nothing when fewer
-    than two variants finished. Never fails the sweep: a report problem is one warning."""
-    variants = {r.ffn for p in Path(sweep_dir).rglob(RECORD_NAME) if (r := try_read_record(p)) and r.status == "ok"}
+    than two variants finished. A report newer than every run record is kept as it is (its headline printed):
+    a sweep that only skipped runs does not spend minutes rewriting it. Never fails the sweep: a report problem
+    is one warning."""
+    out = Path(sweep_dir) / REPORT_DIR
+    found = [p for p in Path(sweep_dir).rglob(RECORD_NAME) if out not in p.parents]
+    head = out / "headline.md"
+    if head.is_file() and all(p.stat().st_mtime <= head.stat().st_mtime for p in found):
+        print(head.read_text())  # no record newer than the report: rebuilding it would write the same tables
+        log.info("report: %s is up to date (no run record is newer; ffnlab-report %s --out %s rebuilds it)", out,
+                 sweep_dir, out)
+        return out
+    variants = {r.ffn for p in found if (r := try_read_record(p)) and r.status == "ok"}
     if len(variants) < 2:
         return None
     import warnings
 
     from ffnlab.report.cli import report
 
-    out = Path(sweep_dir) / REPORT_DIR
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the report's warnings are in its tables (runs.csv lists every run)
