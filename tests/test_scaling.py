@@ -215,5 +215,10 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
     assert "gelu (+0.050 [" in text and "]) trails it so; 2 of them survive Holm's correction" in text
     assert "(swiglu) differ from ReLU by a mean Δ of -0.050 at 64,000, -0.100 at 128,000 parameters" in text
     assert "-0.100 → -0.100 → -0.100 from" in text
+    begun = runs({(128, 1, "relu"): [4.0, 4.01]}).assign(d_model=256, params_non_embedding=256_000,
+                                                          flops_per_token=3.2e7, gated=False)  # ReLU only so far
+    r_next = pd.concat([r, begun], ignore_index=True)
+    assert scaling.verdict_markdown(r_next, scaling.cells(r_next, n_boot=0), scaling.agreement(r_next, n_boot=0)
+                                    ).startswith("## Verdict\n\nAt the largest size (128,000 non-embedding")
     swiglu = c[(c["size"] == 128000) & (c["tokens"] == 4) & (c["ffn"] == "swiglu")].iloc[0]
     assert f"swiglu {swiglu['bound']}{swiglu['multiplier']:.2f}×" in text and "glu " not in text.split("swiglu")[0]

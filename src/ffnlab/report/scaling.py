@@ -366,7 +366,9 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
     size and budget (and whether its interval excludes 0), how the gated variants' mean Δ moves across sizes at
     one budget and across budgets at the largest size, the headline variants' compute multipliers there, and the
     agreement with Shazeer's ranking at the smallest and the largest cell."""
-    sizes = sorted(c["size"].unique())
+    sizes = sorted(c.loc[c["ffn"] != BASELINE, "size"].unique())  # a size with ReLU alone compares nothing yet
+    if not sizes:
+        return ""
     big = sizes[-1]
     t_big = c.loc[c["size"] == big, "tokens"].max()
     last = c[(c["size"] == big) & (c["tokens"] == t_big) & (c["ffn"] != BASELINE)]
@@ -385,7 +387,7 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
                     key=lambda n: order_key(pd.Index([n]))[0])
     if common:
         g = c[c["ffn"].isin(common)]
-        t_all = c.groupby("size")["tokens"].max().min()
+        t_all = c[c["size"].isin(sizes)].groupby("size")["tokens"].max().min()
         by_size = g[g["tokens"] == t_all].groupby("size")["delta"].mean()
         by_budget = g[g["size"] == big].groupby("tokens")["delta"].mean()
         budgets = (" → ".join(f"{d:+.3f}" for d in by_budget) + f" from {by_budget.index[0] / 1e6:g}M to "
