@@ -56,7 +56,8 @@ def report_sweep(sweep_dir: Path, figures: bool = True) -> Path | None:
     out = Path(sweep_dir) / REPORT_DIR
     found = [p for p in Path(sweep_dir).rglob(RECORD_NAME) if out not in p.parents]
     head = out / "headline.md"
-    if head.is_file() and all(p.stat().st_mtime <= head.stat().st_mtime for p in found):
+    written = head.stat().st_mtime if head.is_file() else None
+    if written is not None and all(p.stat().st_mtime <= written for p in found):
         print(head.read_text())  # no record newer than the report: rebuilding it would write the same tables
         log.info("report: %s is up to date (no run record is newer; ffnlab-report %s --out %s rebuilds it)", out,
                  sweep_dir, out)

@@ -253,7 +253,7 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     _save(plots.scaling_loss_vs_flops(cells, fits), figdir, "scaling_loss_vs_flops")
     _save(plots.scaling_delta_vs_tokens(cells), figdir, "scaling_delta_vs_tokens")
     _save(plots.scaling_multiplier(cells), figdir, "scaling_multiplier")
-    if agree["spearman_rho"].notna().any() if len(agree) else False:
+    if agree["spearman_rho"].notna().any():
         _save(plots.agreement_vs_compute(agree), figdir, "agreement_vs_compute")
 
 

@@ -356,11 +356,11 @@ def agreement_vs_compute(agree: pd.DataFrame, ax=None):
     training FLOPs in the cell, with the seed-bootstrap interval: one color per paper column, one line per size
     through its budgets (markers: sizes)."""
     ax = _ax(ax)
-    sizes = sorted(agree["size"].unique()) if "size" in agree else [None]
+    sizes = sorted(agree["size"].unique())
     markers = "os^Dv<>p"
     for i, (ref, g) in enumerate(agree.groupby("reference", sort=True)):
         for j, size in enumerate(sizes):
-            h = (g if size is None else g[g["size"] == size]).sort_values("flops")
+            h = g[g["size"] == size].sort_values("flops")
             if h.empty:
                 continue
             ax.errorbar(h["flops"] * (1 + 0.04 * i), h["spearman_rho"],
@@ -373,9 +373,7 @@ def agreement_vs_compute(agree: pd.DataFrame, ax=None):
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("training FLOPs of the cell (ReLU's run)")
     ax.set_ylabel("Spearman ρ with the paper")
-    title = "Agreement with the papers vs compute"
-    if sizes != [None]:
-        title += " (markers: sizes " + ", ".join(f"{s:,}" for s in sizes) + " non-emb params)"
-    ax.set_title(title, fontsize=9)
+    ax.set_title("Agreement with the papers vs compute (markers: sizes " + ", ".join(f"{s:,}" for s in sizes)
+                 + " non-emb params)", fontsize=9)
     ax.legend(fontsize=6)
     return ax

@@ -6,8 +6,8 @@ runs, one cell per (size, budget):
              interval, and the compute multiplier against ReLU with a seed-bootstrap 95% interval;
   fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (the lower envelope of its sizes'
              loss-vs-compute curves), with seed-bootstrap intervals of E, A and α and the RMS residual;
-  agreement  per (size, budget) and paper column, Spearman ρ of the cell's ranking with the paper's, over the
-             variants every such size has, with a seed-bootstrap interval (agreement);
+  agreement  per (size, budget) and paper column, the rank agreement of agreement.md (stats.agreement), over
+             the variants every size has, so that cells of different sizes compare;
   compute    per (size, machine), the runs, the tokens they trained and the hours they took (compute_spent).
 
 The compute multiplier of a variant in a cell is the training compute ReLU needs, at the same size, to reach the
@@ -27,8 +27,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from ffnlab.report import stats
 from ffnlab.report.paper import order_key, reference_table
-from ffnlab.report.stats import BASELINE, REFERENCES, holm, rank_corr, rank_corr_rows, welch
+from ffnlab.report.stats import BASELINE, holm, rank_corr, welch
 
 SIZE, BUDGET = "params_non_embedding", "tokens"
 
@@ -286,10 +287,6 @@ def largest_markdown(c: pd.DataFrame) -> str:
                       "is its non-embedding parameter count." + caveat, ""])
 
 
-# The paper columns each cell's final losses are ranked against (stats.REFERENCES' final-loss comparisons).
-PAPER_COLUMNS = [(col, label) for col, label, horizon in REFERENCES if horizon == "final"]
-
-
 def agreement_variants(p: pd.DataFrame) -> list[str]:
     """The variants every cell's agreement ranks: those the papers name that every size has (a size with fewer
     than three of them gives no ρ and does not narrow the set), so that cells of different sizes rank the same
@@ -300,34 +297,26 @@ def agreement_variants(p: pd.DataFrame) -> list[str]:
 
 
 def agreement(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per (size, budget) cell and paper column: Spearman ρ of the variants' mean final losses with the paper's
-    column, over `agreement_variants`, with a 95% interval that resamples seeds within each variant; `flops` is
-    ReLU's training compute in the cell (for agreement_vs_compute)."""
+    """Per (size, budget) cell: stats.agreement's final-loss rows (Spearman ρ and Kendall τ with each paper
+    column, seeds resampled within each variant) over `agreement_variants` only; `flops` is ReLU's training
+    compute in the cell (for agreement_vs_compute)."""
     p = points(runs)
-    variants = agreement_variants(p)
-    ref = reference_table()
-    rng = np.random.default_rng(seed)
     rows = []
-    for (size, tokens), g in p[p["ffn"].isin(variants)].groupby(["size", "tokens"], sort=True):
-        per = {v: x["loss"].to_numpy() for v, x in g.groupby("ffn", sort=False)}
-        names = [v for v in variants if v in per]
-        means = np.array([per[v].mean() for v in names])
-        boots = np.array([[rng.choice(per[v], len(per[v])).mean() for v in names] for _ in range(n_boot)])
-        relu = g[g["ffn"] == BASELINE]["flops"]
-        for col, label in PAPER_COLUMNS:
-            theirs = ref.loc[names, col].to_numpy(dtype=float)
-            rho = rank_corr_rows(means, theirs)[0][0] if len(names) >= 3 else math.nan
-            b = rank_corr_rows(boots, theirs)[0] if len(names) >= 3 and n_boot else np.array([math.nan])
-            rows.append({"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens,
-                         "flops": relu.mean() if len(relu) else g["flops"].mean(), "reference": label,
-                         "n_variants": len(names), "spearman_rho": rho,
-                         "rho_lo": np.nanpercentile(b, 2.5) if np.isfinite(b).any() else math.nan,
-                         "rho_hi": np.nanpercentile(b, 97.5) if np.isfinite(b).any() else math.nan})
-    return pd.DataFrame(rows)
+    for (size, tokens), g in p[p["ffn"].isin(agreement_variants(p))].groupby(["size", "tokens"], sort=True):
+        cell = runs.loc[g.index]  # points keeps the finished runs' index
+        means = cell.groupby("ffn")["final_val_loss"].mean().to_frame("val_loss").join(reference_table())
+        a = stats.agreement(cell, means, n_boot=n_boot, seed=seed, horizons=("final",))
+        relu = g.loc[g["ffn"] == BASELINE, "flops"]
+        rows.append(a.assign(size=size, d_model=int(g["d_model"].iloc[0]), tokens=tokens,
+                                                    flops=relu.mean() if len(relu) else g["flops"].mean()))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["size", "tokens", "reference", "n_variants", "spearman_rho", "rho_lo", "rho_hi"])
 
 
 def agreement_markdown(a: pd.DataFrame, variants: list[str]) -> str:
-    """The agreement section of scaling.md: one row per (size, budget), one column per paper column."""
+    """The agreement section of scaling.md: one row per (size, budget) that ranks three variants or more (a size
+    just begun has fewer), one column per paper column."""
+    a = a[a["n_variants"] >= 3]
     if a.empty or not a["spearman_rho"].notna().any():
         return ""
     refs = list(dict.fromkeys(a["reference"]))

@@ -194,18 +194,20 @@ REFERENCES = [("shazeer_65k", "Shazeer 2020, 65,536 steps", "final"),
               ("narang_early", "Narang 2021, early (65,536)", "early")]
 
 
-def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
+              horizons: tuple[str, ...] = ("final", "early")) -> pd.DataFrame:
     """Spearman ρ and Kendall τ of our variant ranking vs each paper column, with a seed-bootstrap interval.
 
     `ours` says which of our horizons is ranked: "final", or "early" (the 1/8-budget evaluation, the analogue
     of the papers' 65,536-step columns). The bootstrap resamples seeds within each variant (with replacement),
     recomputes the variant means and the correlations; the interval is the 2.5–97.5 percentile over resamples.
+    `horizons` limits the rows to some of ours (the summary then needs only those losses and the paper columns).
     """
     ok = runs[runs["status"] == "ok"]
     rng = np.random.default_rng(seed)
     rows = []
     for col, label, horizon in REFERENCES:
-        if col not in summary:
+        if col not in summary or horizon not in horizons:
             continue
         loss = "final_val_loss" if horizon == "final" else "early_val_loss"
         ours = summary["val_loss"] if horizon == "final" else summary["early_val_loss"]
