@@ -109,6 +109,7 @@ def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_pat
     assert len(setting) == 1 and row["delta"] == pytest.approx(setting["delta"].iloc[0])
     md = (out / "scaling.md").read_text()
     assert "| swiglu |" in md
+    assert "## Findings by the study's rules" in md and set(c["finding"].fillna("")) == {"", "untested"}  # one seed
     # Compute spent: per size 2 runs from step 0 and 2 branches that trained 16 − 13 = 3 steps each (of 256 tokens).
     assert f"| 4 (2) | {(2 * 32 + 2 * 3) * 8 * 32:,} |" in md
 
@@ -222,3 +223,29 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
                                     ).startswith("## Verdict\n\nAt the largest size (128,000 non-embedding")
     swiglu = c[(c["size"] == 128000) & (c["tokens"] == 4) & (c["ffn"] == "swiglu")].iloc[0]
     assert f"swiglu {swiglu['bound']}{swiglu['multiplier']:.2f}×" in text and "glu " not in text.split("swiglu")[0]
+    assert "*" not in text  # swiglu's Δ is a finding: its multiplier is claimed
+    noisy = dict(losses)
+    for (d, t, _), ls in base.items():  # leads by 0.02 on average, by -0.03 to +0.07 per seed: a null result
+        noisy[(d, t, "geglu")] = [x - 0.02 + e for x, e in zip(ls, (0.05, -0.05, 0.0), strict=True)]
+    r2 = runs(noisy).assign(gated=lambda df: df["ffn"].isin(["swiglu", "geglu"]))
+    c2 = scaling.cells(r2, n_boot=20)
+    text2 = scaling.verdict_markdown(r2, c2, scaling.agreement(r2, n_boot=0))
+    geglu = c2[(c2["size"] == 128000) & (c2["tokens"] == 4) & (c2["ffn"] == "geglu")].iloc[0]
+    assert geglu["delta_lo"] < 0 < geglu["delta_hi"]
+    assert f"geglu {geglu['bound']}{geglu['multiplier']:.2f}× [" in text2 and "]*" in text2.split("geglu ")[-1]
+    assert "*: not a finding by the study's rules" in text2 and "]*" not in text2.split("swiglu ")[-1].split(",")[0]
+
+
+def test_the_gated_margin_leaves_out_a_size_in_progress_and_one_sizes_extras():
+    def sets(**have):
+        c = pd.DataFrame([{"size": z, "ffn": v} for z, vs in have.items() for v in ["relu", *vs]])
+        c["size"] = c["size"].map({"xs": 1, "s": 2, "m": 3})
+        r = pd.DataFrame({"ffn": c["ffn"], "gated": c["ffn"].str.endswith("glu") | c["ffn"].eq("bilinear")})
+        return scaling.gated_set(r, c)
+
+    ladder = ["glu", "reglu", "swiglu"]
+    assert sets(xs=ladder + ["bilinear"], s=ladder, m=["gelu"]) == (["glu", "reglu", "swiglu"], [1, 2])
+    assert sets(xs=ladder + ["bilinear"], s=ladder, m=["gelu", "glu"]) == (["glu", "reglu", "swiglu"], [1, 2])
+    assert sets(xs=ladder + ["bilinear"], s=ladder, m=ladder) == (["glu", "reglu", "swiglu"], [1, 2, 3])
+    assert sets(xs=["glu", "reglu"], s=["reglu", "swiglu"]) == (["glu", "reglu"], [1])  # 2 pairs either way
+    assert sets(xs=["gelu"], s=["gelu"]) == ([], [])

@@ -28,7 +28,8 @@ Outputs (all in --out):
                  sizes or token budgets also scaling.md, scaling_cells.csv, scaling_fits.csv,
                  scaling_agreement.csv (ffnlab.report.scaling: Δ vs ReLU and the compute multiplier per size
                  and budget, power-law fits, rank agreement with the papers per size and budget over one
-                 variant set, the compute the runs spent per size and machine) and
+                 variant set, the compute the runs spent per size and machine; ffnlab.report.findings: the
+                 scaling study's rules for a finding applied to them) and
                  figures/scaling_loss_vs_flops, scaling_delta_vs_tokens, scaling_multiplier,
                  agreement_vs_compute
   lr.md, lr.csv  when a size was trained at several learning rates (experiment=scaling_lr): each variant's
@@ -61,6 +62,7 @@ from ffnlab.report import claims as cl
 from ffnlab.report import collect, plots, stats, tables
 from ffnlab.report import diagnostics as diag
 from ffnlab.report import families as fam
+from ffnlab.report import findings as fd
 from ffnlab.report import scaling as sc
 
 
@@ -239,11 +241,13 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     fits = sc.fits(runs, n_boot=min(n_boot, 200))
     agree = sc.agreement(runs, n_boot=min(n_boot, 1000))
     spent = sc.compute_spent(runs)
-    sections = [sc.verdict_markdown(runs, cells, agree), sc.largest_markdown(cells), sc.markdown(cells, fits),
+    classified = fd.classify(cells)
+    sections = [sc.verdict_markdown(runs, cells, agree), fd.markdown(classified, fd.margins(runs, classified), agree),
+                sc.largest_markdown(cells), sc.markdown(cells, fits),
                 sc.agreement_markdown(agree, sc.agreement_variants(sc.points(runs))), sc.compute_markdown(spent)]
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
                                     + "\n".join(sections))
-    cells.round(6).to_csv(out / "scaling_cells.csv", index=False)
+    classified.round(6).to_csv(out / "scaling_cells.csv", index=False)
     fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
     agree.round(6).to_csv(out / "scaling_agreement.csv", index=False)
     if not figures:

@@ -346,6 +346,25 @@ def agreement_markdown(a: pd.DataFrame, variants: list[str]) -> str:
 HEADLINE = ("swiglu", "geglu", "gelu", "glu")
 
 
+def gated_set(runs: pd.DataFrame, c: pd.DataFrame) -> tuple[list[str], list[int]]:
+    """The gated variants the gated margin averages over (in the papers' order) and the sizes it covers: every
+    covered size has every one of them. Of all choices of sizes, the one whose shared gated variants make the most
+    (size, variant) pairs; on a tie, the one with more variants. So one size's extras (xs's bilinear) drop out,
+    and a size just begun (one gated variant so far) is left out rather than shrinking the others' margin to
+    that one variant."""
+    from itertools import combinations
+
+    gated = set(runs.loc[runs["gated"].fillna(False).astype(bool), "ffn"]) if "gated" in runs else set()
+    have = {z: set(g["ffn"]) & gated for z, g in c[c["ffn"] != BASELINE].groupby("size")}
+    have = {z: v for z, v in have.items() if v}
+    best: tuple[int, int, list[int], set[str]] = (0, 0, [], set())
+    for k in range(len(have), 0, -1):
+        for sizes in combinations(sorted(have), k):
+            shared = set.intersection(*(have[z] for z in sizes))
+            best = max(best, (len(shared) * k, len(shared), list(sizes), shared), key=lambda b: b[:2])
+    return sorted(best[3], key=lambda n: order_key(pd.Index([n]))[0]), best[2]
+
+
 def _names(rows: pd.DataFrame) -> str:
     return ", ".join(f"{r.ffn} ({r.delta:+.3f} [{r.delta_lo:+.3f}, {r.delta_hi:+.3f}])" for r in rows.itertuples())
 
@@ -363,7 +382,8 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
     last = c[(c["size"] == big) & (c["tokens"] == t_big) & (c["ffn"] != BASELINE)]
     last = last.iloc[order_key(pd.Index(last["ffn"])).argsort(kind="stable")]
     lead, trail = last[last["delta_hi"] < 0], last[last["delta_lo"] > 0]
-    held = (holm(last.set_index("ffn")["p"]) < 0.05).sum()  # Holm over the cell's variants, as table.md
+    adjusted = holm(last.set_index("ffn")["p"])  # Holm over the cell's variants, as table.md
+    held = (adjusted < 0.05).sum()
     text = [f"At the largest size ({big:,} non-embedding parameters) and its largest budget ({t_big / 1e6:g}M "
             f"tokens), {(last['delta'] < 0).sum()} of {len(last)} variants have a lower mean loss than ReLU; "
             + (f"{_names(lead)} {'leads' if len(lead) == 1 else 'lead'} it with a Welch 95% interval that "
@@ -371,30 +391,35 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
             + (f", and {_names(trail)} {'trails' if len(trail) == 1 else 'trail'} it so" if len(trail) else "")
             + ("; " + ("none" if held == 0 else f"{held} of them") + (" survives" if held <= 1 else " survive")
                + " Holm's correction over the cell's variants" if len(lead) + len(trail) else "") + "."]
-    gated = set(runs.loc[runs["gated"].fillna(False).astype(bool), "ffn"]) if "gated" in runs else set()
-    common = sorted((v for v in gated if all(((c["size"] == z) & (c["ffn"] == v)).any() for z in sizes)),
-                    key=lambda n: order_key(pd.Index([n]))[0])
+    common, covered = gated_set(runs, c)
     if common:
-        g = c[c["ffn"].isin(common)]
-        t_all = c[c["size"].isin(sizes)].groupby("size")["tokens"].max().min()
+        g = c[c["ffn"].isin(common) & c["size"].isin(covered)]
+        top = covered[-1]
+        t_all = c[c["size"].isin(covered)].groupby("size")["tokens"].max().min()
         by_size = g[g["tokens"] == t_all].groupby("size")["delta"].mean()
-        by_budget = g[g["size"] == big].groupby("tokens")["delta"].mean()
+        by_budget = g[g["size"] == top].groupby("tokens")["delta"].mean()
         budgets = (" → ".join(f"{d:+.3f}" for d in by_budget) + f" from {by_budget.index[0] / 1e6:g}M to "
                    f"{by_budget.index[-1] / 1e6:g}M tokens")
-        across = ", ".join(f"{by_size[z]:+.3f} at {z:,}" for z in sizes if z in by_size)
-        text.append(f"The gated variants{' every size has' if len(sizes) > 1 else ''} ({', '.join(common)}) "
-                    "differ from ReLU by a mean Δ of "
-                    + (f"{across} parameters at {t_all / 1e6:g}M tokens, and of {budgets} at {big:,} parameters"
-                       if len(sizes) > 1 else budgets)
-                    + " (means over the variants of the Δs below; each Δ's interval is in the tables).")
+        across = ", ".join(f"{by_size[z]:+.3f} at {z:,}" for z in covered if z in by_size)
+        pending = [z for z in sizes if z not in covered]
+        text.append(f"The gated variants{' every size has' if len(covered) > 1 and not pending else ''} "
+                    f"({', '.join(common)}) differ from ReLU by a mean Δ of "
+                    + (f"{across} parameters at {t_all / 1e6:g}M tokens, and of {budgets} at {top:,} parameters"
+                       if len(covered) > 1 else f"{budgets} at {top:,} parameters")
+                    + " (means over the variants of the Δs below; each Δ's interval is in the tables)"
+                    + (f"; {', '.join(f'{z:,}' for z in pending)} {'is' if len(pending) == 1 else 'are'} left out "
+                       "until every one of them has run there" if pending else "") + ".")
     named = last.set_index("ffn")
+    finding = lambda r, v: ((r["delta_hi"] < 0) or (r["delta_lo"] > 0)) and adjusted.get(v, 1.0) < 0.05  # noqa: E731
+    shown = [v for v in HEADLINE if v in named.index and math.isfinite(named.loc[v].get("multiplier", math.nan))]
     mults = [f"{v} " + _fmt_mult(r["multiplier"], r["bound"], r.get("multiplier_lo", math.nan),
-                                 r.get("multiplier_hi", math.nan))
-             for v in HEADLINE if v in named.index and math.isfinite((r := named.loc[v]).get("multiplier", math.nan))]
+                                 r.get("multiplier_hi", math.nan)) + ("" if finding(r, v) else "*")
+             for v in shown if (r := named.loc[v]) is not None]
     if mults:
         text.append(f"Compute multipliers against ReLU there: {', '.join(mults)} (95% seed bootstrap"
                     + ("; ~: ReLU's curve extended past its largest budget" if any("~" in m for m in mults) else "")
-                    + ").")
+                    + ("; *: not a finding by the study's rules, since its Δ is not one"
+                       if any(m.endswith("*") for m in mults) else "") + ").")
     sh = agree[agree["reference"] == "Shazeer 2020, 65,536 steps"].dropna(subset=["spearman_rho"]) \
         if len(agree) else agree
     if len(sh) > 1:
