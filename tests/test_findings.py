@@ -41,11 +41,17 @@ def test_a_finding_needs_the_interval_to_exclude_0_and_holm_to_hold_within_its_c
     assert one_seed["finding"].iloc[0] == "untested"  # no interval is not a null result
 
 
-def test_welch_sum_with_plus_and_minus_one_is_the_two_sample_welch_interval():
-    a, b = np.array([1.0, 1.3, 0.8]), np.array([0.2, 0.1, 0.6, 0.4])
-    est, lo, hi = findings.welch_sum([(1.0, a), (-1.0, b)])
-    assert (est, lo, hi) == pytest.approx(stats.welch(a, b)[:3])
-    assert math.isnan(findings.welch_sum([(1.0, a), (-1.0, b[:1])])[1])  # one value: no spread, no interval
+def test_a_two_variant_block_contrast_is_the_paired_t_test_and_a_seed_effect_cancels():
+    a = pd.Series([1.0, 1.3, 0.8, 1.1]).rename_axis("seed")
+    b = pd.Series([0.2, 0.6, 0.1, 0.4]).rename_axis("seed")
+    t = pd.DataFrame({"a": a, "b": b}).T
+    est, var, df = findings.block_contrast(t, {"a": 1.0, "b": -1.0})
+    _, lo, hi = findings._interval([(est, var, df)])
+    d, plo, phi, _, n = stats.paired(a, b)
+    assert (est, lo, hi, df) == pytest.approx((d, plo, phi, n - 1))
+    shifted = t + np.array([0.0, 5.0, -3.0, 1.0])  # a seed effect shared by every variant
+    assert findings.block_contrast(shifted, {"a": 1.0, "b": -1.0}) == pytest.approx((est, var, df))
+    assert math.isnan(findings.block_contrast(t.iloc[:, :1], {"a": 1.0, "b": -1.0})[1])  # one seed: no variance
 
 
 LADDER = (1, 2, 4)
@@ -63,7 +69,7 @@ def ladder(seed_offsets=(0.0, 0.2, -0.2)) -> pd.DataFrame:
     return runs(losses)
 
 
-def test_the_gated_margin_grows_at_every_budget_and_each_seed_is_its_own_control():
+def test_the_gated_margin_grows_at_every_budget_and_the_seeds_offsets_cancel():
     r = ladder()
     c = findings.classify(scaling.cells(r, n_boot=0))
     m = findings.margins(r, c).set_index(["along", "at"])
@@ -75,7 +81,8 @@ def test_the_gated_margin_grows_at_every_budget_and_each_seed_is_its_own_control
     assert row["change_lo"] == pytest.approx(-0.03) and row["change_hi"] == pytest.approx(-0.03)
     across = m.loc[("sizes", 4)]
     assert across["pattern"] == "leads at every size, without a monotone trend"  # -0.038 at both sizes
-    assert across["change_lo"] < -0.1 and across["change_hi"] > 0.1  # across sizes the seeds' offsets count
+    # no change across sizes: the interval holds 0, and the seeds' offsets (±0.2) cancel, as in any contrast
+    assert across["change_lo"] < 0 < across["change_hi"] and across["change_hi"] - across["change_lo"] < 0.02
     md = findings.markdown(c, m.reset_index(), pd.DataFrame(columns=["reference", "n_variants", "spearman_rho"]))
     assert "its interval includes 0: no trend beyond the seeds' spread" in md.split("across sizes")[1]
 

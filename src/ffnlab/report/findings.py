@@ -9,8 +9,9 @@ The rules (experiments/scaling/README.md, *What counts as a finding*, written be
   gated margin  the mean Δ of the gated variants every size has (scaling.gated_set), across the budgets of each size and across the
                 sizes at the largest budget they all have: it "grows" or "narrows" only where it does so at every
                 step it names, with the same sign throughout; the change from the first point to the last is
-                given with a Welch interval (across budgets, on each seed's own change: its budgets share their
-                stable phase), and a change whose interval includes 0 is a null result for the trend.
+                given with a 95% interval that treats the seed as a block (every variant ran every seed, so a
+                seed's shared part cancels; across budgets on each run's own change, as a seed's budgets share
+                their stable phase), and a change whose interval includes 0 is a null result for the trend.
   multipliers   a compute multiplier is claimed only where the variant's Δ in that cell is a finding.
   agreement     ρ with a paper column shows the paper's order where its interval lies above 0, the reverse where
                 it lies below, and nothing (a null result) otherwise.
@@ -46,17 +47,32 @@ def classify(c: pd.DataFrame) -> pd.DataFrame:
     return c
 
 
-def welch_sum(groups: list[tuple[float, np.ndarray]], level: float = 0.95) -> tuple[float, float, float]:
-    """Σ cᵢ·mean(xᵢ) over independent samples xᵢ, with its Welch–Satterthwaite interval (the two-sample Welch
-    interval when the coefficients are +1 and −1). NaN bounds where a sample has fewer than 2 values."""
-    est = sum(cf * np.mean(x) for cf, x in groups)
-    if any(len(x) < 2 for _, x in groups):
+def block_contrast(losses: pd.DataFrame, coef: dict[str, float]) -> tuple[float, float, float]:
+    """Σ c_v · mean(v) over the variants (rows) of a variants × seeds table, with its variance and degrees of
+    freedom under the design's two-way model: value = variant + seed + noise. Every variant ran every seed (same
+    non-FFN initial weights, same batches), so the seed's part cancels in a contrast (Σ c_v = 0) and the noise
+    variance is estimated from the residuals of both effects, (V − 1)(n − 1) degrees of freedom: with two variants
+    it is the paired t test. Seeds some variant lacks are dropped; NaN variance with fewer than two seeds."""
+    t = losses.loc[list(coef)].dropna(axis=1)
+    c = np.array([coef[v] for v in t.index])
+    est = float(c @ t.mean(axis=1).to_numpy()) if t.shape[1] else math.nan
+    v_, n = t.shape
+    df = (v_ - 1) * (n - 1)
+    if df < 1:
         return est, math.nan, math.nan
-    terms = [cf**2 * np.var(x, ddof=1) / len(x) for cf, x in groups]
-    var = sum(terms)
+    x = t.to_numpy()
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    return est, float((resid**2).sum() / df * (c**2).sum() / n), float(df)
+
+
+def _interval(parts: list[tuple[float, float, float]], level: float = 0.95) -> tuple[float, float, float]:
+    """The sum of independent contrasts (estimate, variance, df), with a t interval (Satterthwaite's df)."""
+    est, var = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    if not math.isfinite(var):
+        return est, math.nan, math.nan
     if var == 0:
         return est, est, est
-    df = var**2 / sum(t**2 / (len(x) - 1) for t, (_, x) in zip(terms, groups, strict=True))
+    df = var**2 / sum(p[1] ** 2 / p[2] for p in parts if p[1] > 0)
     half = st.t.ppf(0.5 + level / 2, df) * math.sqrt(var)
     return est, est - half, est + half
 
@@ -83,34 +99,36 @@ def _pattern(deltas: list[float], along: str) -> str:
 def margins(runs: pd.DataFrame, c: pd.DataFrame) -> pd.DataFrame:
     """The gated margin (module docstring): one row per size across its budgets, and one across the sizes at the
     largest budget every size has, with the mean Δ at each point, the pattern, and the change (last − first)
-    with its Welch 95% interval. Across budgets a seed is its own control: each seed's change from the first
-    budget to the last (the runs share their stable phase) is the sample, per variant; across sizes the
-    runs are independent, and each variant's final losses are the samples."""
+    with its 95% interval (block_contrast: the seed is a block). Across budgets the sample is each run's own
+    change from the first budget to the last (a seed's budgets share their stable phase); across sizes, the
+    final losses of each size, whose contrasts are independent."""
     common, sizes = gated_set(runs, c)
     if not common:
         return pd.DataFrame()
     p = points(runs)
     g = c[c["ffn"].isin(common)].groupby(["size", "tokens"])["delta"]
     mean_delta = g.mean().where(g.count() == len(common))  # a point some variant has not reached yet: none
-    weights = [(v, 1 / len(common)) for v in common] + [(BASELINE, -1.0)]
+    coef = {v: 1 / len(common) for v in common} | {BASELINE: -1.0}
+
+    def table(size: int, values: pd.Series) -> pd.DataFrame:  # variants × seeds
+        return values.unstack("seed").reindex(list(coef)) if len(values) else pd.DataFrame(index=list(coef))
+
     rows = []
     for z in sizes:
         budgets = sorted(c.loc[c["size"] == z, "tokens"].unique())
         wide = p[p["size"] == z].pivot_table(index=["ffn", "seed"], columns="tokens", values="loss")
-        change = (wide[budgets[-1]] - wide[budgets[0]]).dropna() if len(budgets) > 1 else pd.Series(dtype=float)
-        groups = [(w, change.xs(v).to_numpy()) for v, w in weights if v in change.index.get_level_values(0)]
+        change = table(z, wide[budgets[-1]] - wide[budgets[0]])
         rows.append(("budgets", z, budgets, [mean_delta.get((z, t), math.nan) for t in budgets],
-                     groups if len(groups) == len(weights) else []))
+                     [block_contrast(change, coef)] if len(budgets) > 1 else []))
     if len(sizes) > 1:
         t_all = c[c["size"].isin(sizes)].groupby("size")["tokens"].max().min()
-        at = p[p["tokens"] == t_all]
-        groups = [(sign * w, at.loc[(at["size"] == z) & (at["ffn"] == v), "loss"].to_numpy())
-                  for z, sign in ((sizes[-1], 1.0), (sizes[0], -1.0)) for v, w in weights]
-        rows.append(("sizes", t_all, sizes, [mean_delta.get((z, t_all), math.nan) for z in sizes],
-                     groups if all(len(x) for _, x in groups) else []))
+        at = p[p["tokens"] == t_all].set_index(["ffn", "seed"])
+        parts = [block_contrast(table(z, at.loc[at["size"] == z, "loss"]), {v: sign * w for v, w in coef.items()})
+                 for z, sign in ((sizes[-1], 1.0), (sizes[0], -1.0))]
+        rows.append(("sizes", t_all, sizes, [mean_delta.get((z, t_all), math.nan) for z in sizes], parts))
     out = []
-    for along, at_, pts, deltas, groups in rows:
-        est, lo, hi = welch_sum(groups) if groups else (math.nan,) * 3
+    for along, at_, pts, deltas, parts in rows:
+        _, lo, hi = _interval(parts) if parts else (math.nan,) * 3
         out.append({"along": along, "at": at_, "points": pts, "deltas": deltas,
                     "pattern": _pattern(deltas, along[:-1]), "change": deltas[-1] - deltas[0],
                     "change_lo": lo, "change_hi": hi, "variants": ", ".join(common)})
@@ -176,7 +194,7 @@ def markdown(c: pd.DataFrame, m: pd.DataFrame, agree: pd.DataFrame) -> str:
     if len(m):
         pending = sorted(set(sizes) - set(m.loc[m["along"] == "budgets", "at"]))
         lines += ["", f"**The gated margin** (mean Δ vs ReLU of {m['variants'].iloc[0]}; change: last − first, "
-                  "Welch 95% interval" + (f"; {', '.join(f'{z:,}' for z in pending)} params left out until all of "
+                  "95% interval with the seed as a block" + (f"; {', '.join(f'{z:,}' for z in pending)} params left out until all of "
                                           "them have run there" if pending else "") + "):", ""]
         for r in m.itertuples():
             where = f"at {r.at:,} params, across budgets" if r.along == "budgets" else \
