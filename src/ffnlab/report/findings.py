@@ -215,7 +215,7 @@ def markdown(c: pd.DataFrame, m: pd.DataFrame, agree: pd.DataFrame) -> str:
         lines += ["", "**Agreement with the papers** (cells ranking the same variants; shown: ρ's interval above 0, "
                   "reversed: below 0, else a null result):", ""]
         for r in a.itertuples():
-            where = lambda cells: ", ".join(_cell(z, t) for z, t in cells)  # noqa: E731
+            where = lambda cells: "; ".join(_cell(z, t) for z, t in cells)  # noqa: E731
             lines.append(f"- {r.reference}: shown in {r.shown} of {r.cells} cells"
                          + (f" ({where(r.shown_at)})" if r.shown else "")
                          + f", reversed in {r.reversed}" + (f" ({where(r.reversed_at)})" if r.reversed else "")
