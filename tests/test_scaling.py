@@ -249,3 +249,29 @@ def test_the_gated_margin_leaves_out_a_size_in_progress_and_one_sizes_extras():
     assert sets(xs=ladder + ["bilinear"], s=ladder, m=ladder) == (["glu", "reglu", "swiglu"], [1, 2, 3])
     assert sets(xs=["glu", "reglu"], s=["reglu", "swiglu"]) == (["glu", "reglu"], [1])  # 2 pairs either way
     assert sets(xs=["gelu"], s=["gelu"]) == ([], [])
+
+
+def test_a_size_in_progress_leaves_the_agreement_set_and_its_cells_unranked(monkeypatch):
+    monkeypatch.setitem(FPT, 256, 3.2e7)
+    order = ["geglu", "swiglu", "reglu", "glu", "gelu", "swish", "relu"]
+    done = {(d, 1, v): [4.0 + 0.01 * i, 4.002 + 0.01 * i] for d in (64, 128) for i, v in enumerate(order)}
+    begun = {(256, 1, v): [3.0 + 0.01 * i, 3.002 + 0.01 * i] for i, v in enumerate(["gelu", "swish", "relu"])}
+    r = runs(done | begun)
+    assert scaling.agreement_set(scaling.points(r)) == (
+        ["relu", "gelu", "swish", "glu", "reglu", "geglu", "swiglu"], [64000, 128000])
+    a = scaling.agreement(r, n_boot=0)
+    assert set(a["size"]) == {64000, 128000} and (a["n_variants"] == 7).all()
+    md = scaling.agreement_markdown(a, scaling.agreement_variants(scaling.points(r)), [256000])
+    assert "Left out until it has them all: 256,000 params." in md
+
+
+def test_agreement_vs_compute_draws_an_interval_that_misses_its_point():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ffnlab.report import plots
+
+    agree = pd.DataFrame({"reference": ["P", "P"], "size": [1, 1], "tokens": [1, 2], "flops": [1.0, 2.0],
+                          "spearman_rho": [0.8, 0.1], "rho_lo": [0.85, -0.2], "rho_hi": [1.0, 0.4]})
+    ax = plots.agreement_vs_compute(agree)  # a percentile interval above ρ itself (few variants, ties)
+    assert len(ax.collections) == 1 and ax.collections[0].get_segments()[0][0][1] == pytest.approx(0.85)

@@ -244,7 +244,7 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     classified = fd.classify(cells)
     sections = [sc.verdict_markdown(runs, cells, agree), fd.markdown(classified, fd.margins(runs, classified), agree),
                 sc.largest_markdown(cells), sc.markdown(cells, fits),
-                sc.agreement_markdown(agree, sc.agreement_variants(sc.points(runs))), sc.compute_markdown(spent)]
+                _agreement_section(runs, agree), sc.compute_markdown(spent)]
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
                                     + "\n".join(sections))
     classified.round(6).to_csv(out / "scaling_cells.csv", index=False)
@@ -259,6 +259,12 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     _save(plots.scaling_multiplier(cells), figdir, "scaling_multiplier")
     if agree["spearman_rho"].notna().any():
         _save(plots.agreement_vs_compute(agree), figdir, "agreement_vs_compute")
+
+
+def _agreement_section(runs: pd.DataFrame, agree: pd.DataFrame) -> str:
+    p = sc.points(runs)
+    variants, sizes = sc.agreement_set(p)
+    return sc.agreement_markdown(agree, variants, sorted(set(p["size"]) - set(sizes)))
 
 
 def _inside_records(runs: pd.DataFrame, out: Path) -> list[bool]:

@@ -363,11 +363,11 @@ def agreement_vs_compute(agree: pd.DataFrame, ax=None):
             h = g[g["size"] == size].sort_values("flops")
             if h.empty:
                 continue
-            ax.errorbar(h["flops"] * (1 + 0.04 * i), h["spearman_rho"],
-                        yerr=np.vstack([(h["spearman_rho"] - h["rho_lo"]).fillna(0),
-                                        (h["rho_hi"] - h["spearman_rho"]).fillna(0)]),
-                        marker=markers[j % len(markers)], ms=3, capsize=2, lw=0.8, color=f"C{i % 10}",
-                        label=ref if j == 0 else None)
+            x = h["flops"] * (1 + 0.04 * i)
+            ax.plot(x, h["spearman_rho"], marker=markers[j % len(markers)], ms=3, lw=0.8, color=f"C{i % 10}",
+                    label=ref if j == 0 else None)
+            # the bootstrap's percentile interval, drawn as it is: with few variants it need not contain ρ itself
+            ax.vlines(x, h["rho_lo"], h["rho_hi"], color=f"C{i % 10}", lw=0.8)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log")
     ax.set_ylim(-1.05, 1.05)

@@ -287,22 +287,46 @@ def largest_markdown(c: pd.DataFrame) -> str:
                       "is its non-embedding parameter count." + caveat, ""])
 
 
-def agreement_variants(p: pd.DataFrame) -> list[str]:
-    """The variants every cell's agreement ranks: those the papers name that every size has (a size with fewer
-    than three of them gives no ρ and does not narrow the set), so that cells of different sizes rank the same
-    variants and their ρ compare like with like."""
+def widest(have: dict[int, set[str]], least: int = 1) -> tuple[set[str], list[int]]:
+    """The variants and sizes a cross-size comparison covers, from the variants each size has: of all choices of
+    sizes (each with at least `least` variants), the one whose shared variants make the most (size, variant)
+    pairs; on a tie, the one with more variants. So one size's extras (xs's bilinear) drop out, and a size still
+    in progress (a few variants so far) is left out rather than shrinking every size's set to its few."""
+    from itertools import combinations
+
+    have = {z: v for z, v in have.items() if len(v) >= max(least, 1)}
+    best: tuple[int, int, list[int], set[str]] = (0, 0, [], set())
+    for k in range(len(have), 0, -1):
+        for sizes in combinations(sorted(have), k):
+            shared = set.intersection(*(have[z] for z in sizes))
+            if len(shared) >= least:
+                best = max(best, (len(shared) * k, len(shared), list(sizes), shared), key=lambda b: b[:2])
+    return best[3], best[2]
+
+
+def agreement_set(p: pd.DataFrame) -> tuple[list[str], list[int]]:
+    """The variants every cell's agreement ranks and the sizes whose cells are ranked (`widest` over the variants
+    the papers name, at least three): every ranked cell ranks the same variants, so their ρ compare like with
+    like."""
     named = set(reference_table().index)
-    sets = [s for _, g in p.groupby("size") if len(s := set(g["ffn"]) & named) >= 3]
-    return sorted(set.intersection(*sets), key=lambda n: order_key(pd.Index([n]))[0]) if sets else []
+    shared, sizes = widest({z: set(g["ffn"]) & named for z, g in p.groupby("size")}, least=3)
+    return sorted(shared, key=lambda n: order_key(pd.Index([n]))[0]), sizes
+
+
+def agreement_variants(p: pd.DataFrame) -> list[str]:
+    """agreement_set's variants."""
+    return agreement_set(p)[0]
 
 
 def agreement(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per (size, budget) cell: stats.agreement's final-loss rows (Spearman ρ and Kendall τ with each paper
-    column, seeds resampled within each variant) over `agreement_variants` only; `flops` is ReLU's training
-    compute in the cell (for agreement_vs_compute)."""
+    """Per (size, budget) cell of the sizes agreement_set covers: stats.agreement's final-loss rows (Spearman ρ and
+    Kendall τ with each paper column, seeds resampled within each variant) over its variants only; `flops` is
+    ReLU's training compute in the cell (for agreement_vs_compute)."""
     p = points(runs)
+    variants, sizes = agreement_set(p)
     rows = []
-    for (size, tokens), g in p[p["ffn"].isin(agreement_variants(p))].groupby(["size", "tokens"], sort=True):
+    for (size, tokens), g in p[p["ffn"].isin(variants) & p["size"].isin(sizes)].groupby(["size", "tokens"],
+                                                                                        sort=True):
         cell = runs.loc[g.index]  # points keeps the finished runs' index
         means = cell.groupby("ffn")["final_val_loss"].mean().to_frame("val_loss").join(reference_table())
         a = stats.agreement(cell, means, n_boot=n_boot, seed=seed, horizons=("final",))
@@ -313,9 +337,9 @@ def agreement(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataF
         columns=["size", "tokens", "reference", "n_variants", "spearman_rho", "rho_lo", "rho_hi"])
 
 
-def agreement_markdown(a: pd.DataFrame, variants: list[str]) -> str:
-    """The agreement section of scaling.md: one row per (size, budget) that ranks three variants or more (a size
-    just begun has fewer), one column per paper column."""
+def agreement_markdown(a: pd.DataFrame, variants: list[str], left_out: list[int] = ()) -> str:
+    """The agreement section of scaling.md: one row per (size, budget) that ranks three variants or more, one
+    column per paper column; `left_out`: the sizes agreement_set leaves out (still in progress)."""
     a = a[a["n_variants"] >= 3]
     if a.empty or not a["spearman_rho"].notna().any():
         return ""
@@ -337,6 +361,8 @@ def agreement_markdown(a: pd.DataFrame, variants: list[str]) -> str:
               "lacks one), so every cell ranks the same variants; 95% interval: seeds resampled within each "
               "variant. +1: the paper's order; 0: none; −1: the reverse. agreement.md gives each cell's ρ over "
               "all the variants it has."
+              + (f" Left out until it has them all: {', '.join(f'{z:,}' for z in left_out)} params." if len(left_out)
+                 else "")
               + (f" Over these {n} variants the papers' own columns (Shazeer's 65,536-step, Narang's final) agree "
                  f"at ρ = {ceiling:.2f}: about the ceiling of a reproduction." if math.isfinite(ceiling) else ""), ""]
     return "\n".join(lines)
@@ -347,22 +373,11 @@ HEADLINE = ("swiglu", "geglu", "gelu", "glu")
 
 
 def gated_set(runs: pd.DataFrame, c: pd.DataFrame) -> tuple[list[str], list[int]]:
-    """The gated variants the gated margin averages over (in the papers' order) and the sizes it covers: every
-    covered size has every one of them. Of all choices of sizes, the one whose shared gated variants make the most
-    (size, variant) pairs; on a tie, the one with more variants. So one size's extras (xs's bilinear) drop out,
-    and a size just begun (one gated variant so far) is left out rather than shrinking the others' margin to
-    that one variant."""
-    from itertools import combinations
-
+    """The gated variants the gated margin averages over (in the papers' order) and the sizes it covers: `widest`
+    over each size's gated variants, so every covered size has every one of them."""
     gated = set(runs.loc[runs["gated"].fillna(False).astype(bool), "ffn"]) if "gated" in runs else set()
-    have = {z: set(g["ffn"]) & gated for z, g in c[c["ffn"] != BASELINE].groupby("size")}
-    have = {z: v for z, v in have.items() if v}
-    best: tuple[int, int, list[int], set[str]] = (0, 0, [], set())
-    for k in range(len(have), 0, -1):
-        for sizes in combinations(sorted(have), k):
-            shared = set.intersection(*(have[z] for z in sizes))
-            best = max(best, (len(shared) * k, len(shared), list(sizes), shared), key=lambda b: b[:2])
-    return sorted(best[3], key=lambda n: order_key(pd.Index([n]))[0]), best[2]
+    common, sizes = widest({z: set(g["ffn"]) & gated for z, g in c[c["ffn"] != BASELINE].groupby("size")})
+    return sorted(common, key=lambda n: order_key(pd.Index([n]))[0]), sizes
 
 
 def _names(rows: pd.DataFrame) -> str:
