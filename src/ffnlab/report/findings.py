@@ -6,12 +6,13 @@ The rules (experiments/scaling/README.md, *What counts as a finding*, written be
   Δ vs ReLU     a variant beats (or trails) ReLU in a (size, budget) cell when its Welch 95% interval excludes 0
                 and its Holm-adjusted p over the cell's variants is below 0.05; "indicative" when only the interval
                 excludes 0; otherwise a null result (the interval bounds the effect, no more).
-  gated margin  the mean Δ of the gated variants every size has (scaling.gated_set), across the budgets of each size and across the
-                sizes at the largest budget they all have: it "grows" or "narrows" only where it does so at every
-                step it names, with the same sign throughout; the change from the first point to the last is
-                given with a 95% interval that treats the seed as a block (every variant ran every seed, so a
-                seed's shared part cancels; across budgets on each run's own change, as a seed's budgets share
-                their stable phase), and a change whose interval includes 0 is a null result for the trend.
+  gated margin  the mean Δ of the gated variants every size has (scaling.gated_set), across the budgets of each
+                size and across the sizes at the largest budget they all have: it "grows" or "narrows" only where
+                it does so at every step it names, with the same sign throughout; the change from the first point
+                to the last is given with a 95% interval that treats the seed as a block (every variant ran
+                every seed, so a seed's shared part cancels; across budgets on each run's own change, as a seed's
+                budgets share their stable phase), and a change whose interval includes 0 is a null result for
+                the trend.
   multipliers   a compute multiplier is claimed only where the variant's Δ in that cell is a finding.
   agreement     ρ with a paper column shows the paper's order where its interval lies above 0, the reverse where
                 it lies below, and nothing (a null result) otherwise.
@@ -193,9 +194,9 @@ def markdown(c: pd.DataFrame, m: pd.DataFrame, agree: pd.DataFrame) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if len(m):
         pending = sorted(set(sizes) - set(m.loc[m["along"] == "budgets", "at"]))
+        left = f"; {', '.join(f'{z:,}' for z in pending)} params left out until all of them have run there"
         lines += ["", f"**The gated margin** (mean Δ vs ReLU of {m['variants'].iloc[0]}; change: last − first, "
-                  "95% interval with the seed as a block" + (f"; {', '.join(f'{z:,}' for z in pending)} params left out until all of "
-                                          "them have run there" if pending else "") + "):", ""]
+                  "95% interval with the seed as a block" + (left if pending else "") + "):", ""]
         for r in m.itertuples():
             where = f"at {r.at:,} params, across budgets" if r.along == "budgets" else \
                 f"at {r.at / 1e6:g}M tokens, across sizes"
