@@ -176,8 +176,8 @@ def markdown(c: pd.DataFrame, m: pd.DataFrame, agree: pd.DataFrame) -> str:
     for kind in ("beats", "trails", "indicative"):
         k = v[v["finding"] == kind]
         if len(k):
-            lines.append(f"{kind.capitalize()}: " + "; ".join(f"{r.ffn} at {_cell(r.size, r.tokens)} ({_delta(r)})"
-                                                           for r in k.itertuples()) + ".")
+            lines += ["", f"{kind.capitalize()}: " + "; ".join(f"{r.ffn} at {_cell(r.size, r.tokens)} ({_delta(r)})"
+                                                               for r in k.itertuples()) + "."]
     lines += ["", "Sign of Δ vs ReLU at each budget, smallest first (−: lower loss than ReLU; **bold**: a finding, "
               "*italic*: indicative):", ""]
     sizes = sorted(v["size"].unique())
