@@ -166,7 +166,7 @@ def test_agreement_ranks_one_variant_set_in_every_cell_and_follows_the_papers_or
     small[(64, 1, "bilinear")] = [3.0, 3.0]  # only the smallest size has it: would tilt xs's ρ
     large = {(128, t, v): [3.0 - 0.01 * i, 3.002 - 0.01 * i] for t in (1, 2) for i, v in enumerate(order)}  # reversed
     r = runs(small | large)
-    assert scaling.agreement_variants(scaling.points(r)) == ["relu", "gelu", "swish", "glu", "reglu", "geglu",
+    assert scaling.agreement_set(scaling.points(r))[0] == ["relu", "gelu", "swish", "glu", "reglu", "geglu",
                                                              "swiglu"]
     a = scaling.agreement(r, n_boot=50).set_index(["d_model", "tokens", "reference"])
     sh = "Shazeer 2020, 65,536 steps"
@@ -175,7 +175,7 @@ def test_agreement_ranks_one_variant_set_in_every_cell_and_follows_the_papers_or
     assert a.loc[(128, 2, sh), "spearman_rho"] == pytest.approx(-1.0)
     lo, hi = a.loc[(64, 1, sh), ["rho_lo", "rho_hi"]]
     assert lo <= 1.0 <= hi and lo > 0.8  # seeds 0.002 apart, variants 0.01 apart: the order survives resampling
-    md = scaling.agreement_markdown(a.reset_index(), scaling.agreement_variants(scaling.points(r)))
+    md = scaling.agreement_markdown(a.reset_index(), scaling.agreement_set(scaling.points(r))[0])
     assert "| 64,000 | 1 | 7 | +1.00 [" in md and "| 128,000 | 2 | 7 | -1.00 [" in md
 
 
@@ -184,7 +184,7 @@ def test_a_size_with_fewer_than_three_paper_variants_does_not_narrow_the_agreeme
     r = runs({(64, 1, v): [4.0 - 0.01 * i] for i, v in enumerate(order)} | {(128, 1, "relu"): [3.9],
                                                                              (128, 1, "gelu"): [3.8]})
     p = scaling.points(r)
-    assert scaling.agreement_variants(p) == order  # the 128 size (two variants) gives no ρ and is left aside
+    assert scaling.agreement_set(p)[0] == order  # the 128 size (two variants) gives no ρ and is left aside
     a = scaling.agreement(r, n_boot=10)
     assert a[a["d_model"] == 128]["spearman_rho"].isna().all() and a[a["d_model"] == 64]["n_variants"].eq(4).all()
 
@@ -261,7 +261,7 @@ def test_a_size_in_progress_leaves_the_agreement_set_and_its_cells_unranked(monk
         ["relu", "gelu", "swish", "glu", "reglu", "geglu", "swiglu"], [64000, 128000])
     a = scaling.agreement(r, n_boot=0)
     assert set(a["size"]) == {64000, 128000} and (a["n_variants"] == 7).all()
-    md = scaling.agreement_markdown(a, scaling.agreement_variants(scaling.points(r)), [256000])
+    md = scaling.agreement_markdown(a, scaling.agreement_set(scaling.points(r))[0], [256000])
     assert "Left out until it has them all: 256,000 params." in md
 
 

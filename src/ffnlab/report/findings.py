@@ -111,20 +111,20 @@ def margins(runs: pd.DataFrame, c: pd.DataFrame) -> pd.DataFrame:
     mean_delta = g.mean().where(g.count() == len(common))  # a point some variant has not reached yet: none
     coef = {v: 1 / len(common) for v in common} | {BASELINE: -1.0}
 
-    def table(size: int, values: pd.Series) -> pd.DataFrame:  # variants × seeds
+    def table(values: pd.Series) -> pd.DataFrame:  # variants × seeds
         return values.unstack("seed").reindex(list(coef)) if len(values) else pd.DataFrame(index=list(coef))
 
     rows = []
     for z in sizes:
         budgets = sorted(c.loc[c["size"] == z, "tokens"].unique())
         wide = p[p["size"] == z].pivot_table(index=["ffn", "seed"], columns="tokens", values="loss")
-        change = table(z, wide[budgets[-1]] - wide[budgets[0]])
+        change = table(wide[budgets[-1]] - wide[budgets[0]])
         rows.append(("budgets", z, budgets, [mean_delta.get((z, t), math.nan) for t in budgets],
                      [block_contrast(change, coef)] if len(budgets) > 1 else []))
     if len(sizes) > 1:
         t_all = c[c["size"].isin(sizes)].groupby("size")["tokens"].max().min()
         at = p[p["tokens"] == t_all].set_index(["ffn", "seed"])
-        parts = [block_contrast(table(z, at.loc[at["size"] == z, "loss"]), {v: sign * w for v, w in coef.items()})
+        parts = [block_contrast(table(at.loc[at["size"] == z, "loss"]), {v: sign * w for v, w in coef.items()})
                  for z, sign in ((sizes[-1], 1.0), (sizes[0], -1.0))]
         rows.append(("sizes", t_all, sizes, [mean_delta.get((z, t_all), math.nan) for z in sizes], parts))
     out = []

@@ -23,13 +23,14 @@ ReLU's smallest budget, an upper bound ("≤"). Torch-free.
 from __future__ import annotations
 
 import math
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from ffnlab.report import stats
 from ffnlab.report.paper import order_key, reference_table
-from ffnlab.report.stats import BASELINE, holm, rank_corr, welch
+from ffnlab.report.stats import BASELINE, rank_corr, welch
 
 SIZE, BUDGET = "params_non_embedding", "tokens"
 
@@ -292,8 +293,6 @@ def widest(have: dict[int, set[str]], least: int = 1) -> tuple[set[str], list[in
     sizes (each with at least `least` variants), the one whose shared variants make the most (size, variant)
     pairs; on a tie, the one with more variants. So one size's extras (xs's bilinear) drop out, and a size still
     in progress (a few variants so far) is left out rather than shrinking every size's set to its few."""
-    from itertools import combinations
-
     have = {z: v for z, v in have.items() if len(v) >= max(least, 1)}
     best: tuple[int, int, list[int], set[str]] = (0, 0, [], set())
     for k in range(len(have), 0, -1):
@@ -311,11 +310,6 @@ def agreement_set(p: pd.DataFrame) -> tuple[list[str], list[int]]:
     named = set(reference_table().index)
     shared, sizes = widest({z: set(g["ffn"]) & named for z, g in p.groupby("size")}, least=3)
     return sorted(shared, key=lambda n: order_key(pd.Index([n]))[0]), sizes
-
-
-def agreement_variants(p: pd.DataFrame) -> list[str]:
-    """agreement_set's variants."""
-    return agreement_set(p)[0]
 
 
 def agreement(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -397,8 +391,10 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
     last = c[(c["size"] == big) & (c["tokens"] == t_big) & (c["ffn"] != BASELINE)]
     last = last.iloc[order_key(pd.Index(last["ffn"])).argsort(kind="stable")]
     lead, trail = last[last["delta_hi"] < 0], last[last["delta_lo"] > 0]
-    adjusted = holm(last.set_index("ffn")["p"])  # Holm over the cell's variants, as table.md
-    held = (adjusted < 0.05).sum()
+    from ffnlab.report.findings import classify  # the study's rule, in one place (findings imports this module)
+
+    found = classify(c).loc[last.index, "finding"].isin(["beats", "trails"])  # Holm over the cell, as table.md
+    held = int(found.sum())
     text = [f"At the largest size ({big:,} non-embedding parameters) and its largest budget ({t_big / 1e6:g}M "
             f"tokens), {(last['delta'] < 0).sum()} of {len(last)} variants have a lower mean loss than ReLU; "
             + (f"{_names(lead)} {'leads' if len(lead) == 1 else 'lead'} it with a Welch 95% interval that "
@@ -424,12 +420,10 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
                     + " (means over the variants of the Δs below; each Δ's interval is in the tables)"
                     + (f"; {', '.join(f'{z:,}' for z in pending)} {'is' if len(pending) == 1 else 'are'} left out "
                        "until every one of them has run there" if pending else "") + ".")
-    named = last.set_index("ffn")
-    finding = lambda r, v: ((r["delta_hi"] < 0) or (r["delta_lo"] > 0)) and adjusted.get(v, 1.0) < 0.05  # noqa: E731
-    shown = [v for v in HEADLINE if v in named.index and math.isfinite(named.loc[v].get("multiplier", math.nan))]
+    named = last.assign(found=found).set_index("ffn")
     mults = [f"{v} " + _fmt_mult(r["multiplier"], r["bound"], r.get("multiplier_lo", math.nan),
-                                 r.get("multiplier_hi", math.nan)) + ("" if finding(r, v) else "*")
-             for v in shown if (r := named.loc[v]) is not None]
+                                 r.get("multiplier_hi", math.nan)) + ("" if r["found"] else "*")
+             for v in HEADLINE if v in named.index and math.isfinite((r := named.loc[v]).get("multiplier", math.nan))]
     if mults:
         text.append(f"Compute multipliers against ReLU there: {', '.join(mults)} (95% seed bootstrap"
                     + ("; ~: ReLU's curve extended past its largest budget" if any("~" in m for m in mults) else "")
