@@ -121,6 +121,34 @@ class DiagnosticsSection:
     tokens: int = 4096  # the fixed validation tokens measured (the first windows of the split)
 
 
+ENGLISH_CORPORA = ("pgbooks", "pg19", "wikitext2", "wikitext2_raw", "wikitext103", "c4", "tinystories",
+                   "tinyshakespeare")
+BLIMP_MIN_SEQ_LEN = 64  # BLiMP's longest sentence is 45 BPE-4096 tokens (plus the newline it is conditioned on)
+
+
+@dataclass
+class BlimpSection:
+    """How, not what: BLiMP minimal pairs scored by the trained model at the end of every run (ffnlab.blimp), in
+    the record's `blimp` block (which says what was scored); never changes training."""
+
+    enabled: bool | None = None  # null: on where data.corpus is English text and model.seq_len >= 64, else off
+    dir: str | None = None  # the BLiMP folder (default <corpora>/blimp)
+    hub: bool = True  # where the folder is absent, read the hub's nyu-mll/blimp (verified) if the network allows
+    pairs_per_paradigm: int | None = None  # null: all 1,000 (the studies); k: k pairs per paradigm, seeded
+    sample_seed: int = 0  # which k pairs (the same for every run)
+    batch_size: int = 256  # sentences per forward pass
+
+
+def blimp_on(cfg) -> bool:
+    """blimp.enabled, or for null: an English corpus and a context that holds BLiMP's sentences."""
+    b = cfg.get("blimp")
+    if b is None:
+        return False
+    if b.get("enabled") is not None:
+        return bool(b.enabled)
+    return cfg.data.corpus in ENGLISH_CORPORA and cfg.model.seq_len >= BLIMP_MIN_SEQ_LEN
+
+
 @dataclass
 class LoggerSection:
     """How, not what: where Lightning also streams the curves (conf/logger/). The CSV log is always written."""
@@ -148,6 +176,7 @@ class TrainConfig:
     data_seed: int = 0
     perf: PerfSection = field(default_factory=PerfSection)
     diagnostics: DiagnosticsSection = field(default_factory=DiagnosticsSection)
+    blimp: BlimpSection = field(default_factory=BlimpSection)
     logger: LoggerSection = field(default_factory=LoggerSection)
     reuse_runs: bool = True
     report_at_end: bool = True  # a -m sweep with 2+ finished variants reports into <sweep>/report/
@@ -169,6 +198,13 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"diagnostics.tokens={cfg.diagnostics.tokens} is less than one window of model.seq_len="
                           f"{cfg.model.seq_len} tokens; set it to {cfg.model.seq_len} or more, or "
                           "diagnostics.enabled=false")
+    b = cfg.get("blimp")
+    if b is not None:
+        if b.pairs_per_paradigm is not None and b.pairs_per_paradigm < 1:
+            raise ConfigError(f"blimp.pairs_per_paradigm={b.pairs_per_paradigm} must be at least 1, or null for all "
+                              "1,000 pairs")
+        if b.batch_size < 1:
+            raise ConfigError(f"blimp.batch_size must be at least 1, got {b.batch_size}")
     packages = LOGGER_PACKAGES.get(cfg.logger.name)
     if packages is None:
         raise ConfigError(f"logger.name={cfg.logger.name} is not a logger of ffnlab; choose one of "

@@ -191,6 +191,7 @@ class LMDataModule(L.LightningDataModule):
         self.eval_batch_size, self.max_steps, self.data_seed = eval_batch_size, max_steps, data_seed
         self.cache_root = cache_dir
         self.tokens: dict[str, np.ndarray] = {}
+        self.tokenizer = None  # the trained BPE (tokenizers.Tokenizer), once loaded
         self.info: DataInfo | None = None
         self.start_step = 0  # set by the training script when it resumes
 
@@ -231,6 +232,7 @@ class LMDataModule(L.LightningDataModule):
         """Train or load the tokenizer and encode or load every split into self.tokens: the vocabulary size and
         the bytes per token of each split."""
         tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+        self.tokenizer = tok
         if tok.get_vocab_size() < self.vocab_size_req:  # a small corpus has fewer merges to learn: say so
             log.warning("data.vocab_size=%d asked, but the tokenizer learned only %d tokens from %r (all its text "
                         "allows); runs use %d", self.vocab_size_req, tok.get_vocab_size(), corpus.name,

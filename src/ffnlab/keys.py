@@ -49,6 +49,7 @@ ROLES: dict[str, Role] = {
     "data.cache_dir": WHERE,
     "perf": HOW,  # tests hold every perf option to the reference loss curve
     "diagnostics": HOW,  # measured beside training, never inside it (tests hold the loss curve bitwise)
+    "blimp": HOW,  # scored after training, never inside it; the record's blimp block says what was scored
     "reuse_runs": HOW,
     "report_at_end": HOW,
     "logger": HOW,  # where Lightning also streams the curves

@@ -8,7 +8,8 @@ from the record (ffnlab.plan), the report reads it (ffnlab.report.collect), and 
 Schema history: 1 (until 2026-11) had no version discipline: fields were added without a bump, a control flag
 (`is_global_zero`) could ride along, and some fields are missing from older records. 2 was the first typed
 record. 3 adds the `diagnostics` block (ffnlab.diagnostics; None in older records); 4 adds `eval_s` and
-`setup_s`, where a run's time goes besides its training steps. `read_record` migrates every
+`setup_s`, where a run's time goes besides its training steps; 6 adds the `blimp` block (ffnlab.blimp: BLiMP
+accuracies at the run's end; older records migrate as "not scored"). `read_record` migrates every
 older record into this dataclass; unknown fields are kept in `extra`, never dropped.
 """
 
@@ -32,7 +33,7 @@ from ffnlab.keys import identity_config, leaf_keys
 
 RECORD_NAME = "metrics.json"
 OUTCOME_NAME = "outcome.json"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STATUSES = ("ok", "failed", "diverged")  # a record's status; a folder without a readable one is missing/corrupt
 OUTCOMES = ("ok", "failed", "diverged", "skipped", "reused", "refused", "interrupted")
 
@@ -97,6 +98,26 @@ class Diagnostics:
 
 
 @dataclass
+class Blimp:
+    """BLiMP minimal pairs scored by the final model (ffnlab.blimp defines the scoring)."""
+
+    status: str  # scored | skipped (reason says why) | not scored (off, or a record older than schema 6)
+    reason: str | None = None
+    pairs_per_paradigm: int | None = None  # None: all 1,000
+    sample_seed: int | None = None
+    conditioning: str | None = None  # what each sentence's first token is predicted from ("newline")
+    source: str | None = None  # the folder, or hub:nyu-mll/blimp
+    n_pairs: int | None = None
+    seconds: float | None = None  # wall time of the scoring (apart from training and evaluation)
+    overall: float | None = None  # mean accuracy over paradigms (the paper's convention)
+    by_phenomenon: dict[str, float] | None = None  # linguistics_term → mean over its paradigms
+    by_paradigm: dict[str, float] | None = None  # UID → share of correct pairs
+
+
+NOT_SCORED_BEFORE_6 = "written before BLiMP scoring (record schema < 6)"
+
+
+@dataclass
 class RunRecord:
     """One run. Fields of a run that failed before or during training stay None (status says which)."""
 
@@ -139,6 +160,7 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=dict)
     reused_from: str | None = None  # a copy: the run folder whose record this is
     diagnostics: Diagnostics | None = None  # None: switched off, or written before schema 3
+    blimp: Blimp | None = None  # BLiMP at the run's end (None only while a run is being built)
     extra: dict[str, Any] = field(default_factory=dict)  # fields this schema does not know, kept as read
 
     @property
@@ -161,7 +183,8 @@ class RunRecord:
         return {"schema": out.pop("schema"), **out, **extra}
 
 
-_NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo, "diagnostics": Diagnostics}
+_NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo, "diagnostics": Diagnostics,
+           "blimp": Blimp}
 
 
 def _build(cls, values: dict[str, Any]):
@@ -191,6 +214,8 @@ def migrate(raw: dict[str, Any]) -> RunRecord:
     for key in ("ffn", "config_hash", "run_dir"):
         values[key] = values[key] if values[key] is not None else ""
     values["extra"] = {k: v for k, v in raw.items() if k not in names}
+    if values["blimp"] is None and version < 6:
+        values["blimp"] = Blimp(status="not scored", reason=NOT_SCORED_BEFORE_6)
     if values["status"] == "ok" and (values["final"] is None or values["final"].val_loss is None):
         raise ValueError("status 'ok' but no final validation loss")
     return RunRecord(**values)

@@ -30,6 +30,7 @@ from ffnlab.keys import folder_exclude_keys
 from ffnlab.plan import Decision, decide
 from ffnlab.quiet import quiet_third_party
 from ffnlab.record import (
+    Blimp,
     Diagnostics,
     Evaluation,
     Final,
@@ -167,6 +168,9 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
             log.warning("%s: %s", run_dir, test_error)
 
     model, rows = lit.model, history.rows
+    if trainer.is_global_zero:
+        save_final(run_dir, model, identity)
+    scored = score_blimp(cfg, model, dm.tokenizer) if trainer.is_global_zero else None
     early_row = next((r for r in rows if r["step"] == early and not r["val_partial"]), None)  # whole split only
     final_val = rows[-1]["val_loss"]
     if not math.isfinite(final_val):
@@ -190,9 +194,47 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
         resumed_from_step=dm.start_step or None,
         peak_rss_mb=_peak_rss_mb(),  # this run's peak resident memory (the whole process, data included)
         peak_gpu_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
-        data=info, error=test_error, diagnostics=Diagnostics(**diag.block()) if diag else None,
+        data=info, error=test_error, diagnostics=Diagnostics(**diag.block()) if diag else None, blimp=scored,
     )
     return fields, trainer.is_global_zero
+
+
+FINAL_CKPT = "final.ckpt"
+
+
+def save_final(run_dir: Path, model, identity: str) -> Path:
+    """The trained weights and the model's config at the run's end (`checkpoints/final.ckpt`, never committed):
+    what `ffnlab-eval` scores later."""
+    import torch
+
+    from ffnlab.io import atomic_path
+
+    path = run_dir / "checkpoints" / FINAL_CKPT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict(), "config_hash": identity}, tmp)
+    return path
+
+
+def score_blimp(cfg: DictConfig, model, tokenizer) -> Blimp:
+    """The record's blimp block: scored (ffnlab.blimp), or why not."""
+    from ffnlab import blimp
+
+    if not config.blimp_on(cfg):
+        return Blimp(status="not scored", reason="blimp.enabled is off for this run (or null, and the corpus or "
+                                                 "the context length rules it out)")
+    settings = OmegaConf.to_container(cfg.blimp, resolve=True)
+    try:
+        block = blimp.evaluate(model, tokenizer, settings, cfg.data.get("corpora_dir"))
+    except Exception as e:  # a trained run never fails at its end for BLiMP: the record says why it was skipped
+        log.exception("BLiMP scoring failed")
+        block = {"status": "skipped", "reason": f"scoring failed ({type(e).__name__}: {e})"}
+    if block["status"] == "scored":
+        log.info("BLiMP: %.4f over %d paradigms (%d pairs, %.0f s)", block["overall"], len(block["by_paradigm"]),
+                 block["n_pairs"], block["seconds"])
+    else:
+        log.warning("BLiMP skipped: %s", block["reason"])
+    return Blimp(**block)
 
 
 def _save_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
