@@ -71,7 +71,7 @@ def ladder(seed_offsets=(0.0, 0.2, -0.2)) -> pd.DataFrame:
 
 def test_the_gated_margin_grows_at_every_budget_and_the_seeds_offsets_cancel():
     r = ladder()
-    c = findings.classify(scaling.cells(r, n_boot=0))
+    c = findings.classify(scaling.cells(r))
     m = findings.margins(r, c).set_index(["along", "at"])
     row = m.loc[("budgets", 64000)]
     assert row["deltas"] == pytest.approx([-0.008, -0.018, -0.038])  # swiglu's seeds add 0, 0.002, 0.004
@@ -91,16 +91,16 @@ def test_a_margin_that_changes_sign_or_misses_a_budget_claims_no_trend():
     r = ladder()
     closing = r["ffn"].eq("swiglu") & r["tokens"].eq(4)
     r.loc[closing, "final_val_loss"] += 0.06  # swiglu now trails at the last budget
-    c = findings.classify(scaling.cells(r, n_boot=0))
+    c = findings.classify(scaling.cells(r))
     m = findings.margins(r, c).set_index(["along", "at"])
     assert m.loc[("budgets", 64000), "pattern"] == "changes sign across the budgets"  # down, then up
     r.loc[r["ffn"].eq("swiglu") & r["tokens"].eq(1), "final_val_loss"] += 0.1  # trails, then trails less, then leads
     r.loc[r["ffn"].eq("swiglu") & r["tokens"].eq(4), "final_val_loss"] -= 0.1
-    m = findings.margins(r, findings.classify(scaling.cells(r, n_boot=0))).set_index(["along", "at"])
+    m = findings.margins(r, findings.classify(scaling.cells(r))).set_index(["along", "at"])
     assert m.loc[("budgets", 64000), "pattern"] == "changes sign across the budgets, falling at every step (from " \
         "trailing ReLU to leading it)"
     gone = r[~(r["ffn"].eq("swiglu") & r["tokens"].eq(2) & r["d_model"].eq(128))]
-    c = findings.classify(scaling.cells(gone, n_boot=0))
+    c = findings.classify(scaling.cells(gone))
     m = findings.margins(gone, c).set_index(["along", "at"])
     assert m.loc[("budgets", 128000), "pattern"].startswith("incomplete")
 
@@ -116,7 +116,7 @@ def test_the_section_counts_findings_marks_signs_and_claims_multipliers_only_for
     c["multiplier_lo"], c["multiplier_hi"] = c["multiplier"] - 0.1, c["multiplier"] + 0.1
     agree = pd.DataFrame({"reference": ["P"] * 3, "size": [1000] * 3, "tokens": [10, 20, 30],
                           "n_variants": [7, 7, 2], "spearman_rho": [0.8, -0.9, 0.9],
-                          "rho_lo": [0.2, -1.0, 0.5], "rho_hi": [1.0, -0.5, 1.0]})
+                          "rho_lo": [0.2, -1.0, 0.5], "rho_hi": [1.0, -0.5, 1.0], "rho_p": [0.01, 0.03, 0.01]})
     md = findings.markdown(findings.classify(c), pd.DataFrame(), agree)
     assert "Of 4 comparisons (variant × size × budget), 2 beat ReLU and 0 trail it" in md
     assert "2 are null results" in md
@@ -125,3 +125,7 @@ def test_the_section_counts_findings_marks_signs_and_claims_multipliers_only_for
     # the 2-variant cell ranks too few: left out of the count
     assert "- P: shown in 1 of 2 cells (1,000 params, 1e-05M tokens), reversed in 1 (1,000 params, 2e-05M tokens)" \
         ", null in 0." in md
+    # "shown" needs the permutation test to reject, whatever the bootstrap interval says
+    agree["rho_p"] = [0.2, 0.03, 0.01]
+    md = findings.markdown(findings.classify(c), pd.DataFrame(), agree)
+    assert "- P: shown in 0 of 2 cells, reversed in 1 (1,000 params, 2e-05M tokens), null in 1." in md

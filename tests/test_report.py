@@ -24,6 +24,12 @@ def _finals(sweep):
     return {k: np.array(v) for k, v in out.items()}
 
 
+def _finals_by_seed(sweep):
+    rows = [json.loads(p.read_text()) for p in sweep.rglob("metrics.json")]
+    return pd.DataFrame([(r["ffn"], r["seed"], r["final"]["val_loss"]) for r in rows],
+                        columns=["ffn", "seed", "loss"]).pivot(index="ffn", columns="seed", values="loss")
+
+
 @pytest.fixture
 def report(small_sweep, tmp_path):
     sweep = tmp_path / "sweep"
@@ -52,6 +58,21 @@ def test_report_numbers_match_independent_computation(report):
         assert s.loc[name, "delta_lo"] == pytest.approx(v.mean() - relu.mean() - half, rel=1e-9)
         assert s.loc[name, "delta_hi"] == pytest.approx(v.mean() - relu.mean() + half, rel=1e-9)
         assert s.loc[name, "p_welch"] == pytest.approx(stats.ttest_ind(v, relu, equal_var=False).pvalue, rel=1e-9)
+    # The seed-blocked interval, written out: the two-way (variant × seed) residual, df (V−1)(B−1), SE √(2·MSE/B).
+    by_seed = _finals_by_seed(sweep)
+    x = by_seed.to_numpy()
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    dof = (x.shape[0] - 1) * (x.shape[1] - 1)
+    se = math.sqrt((resid**2).sum() / dof * 2 / x.shape[1])
+    for name in finals:
+        if name == "relu":
+            continue
+        d = by_seed.loc[name].mean() - by_seed.loc["relu"].mean()
+        half = stats.t.ppf(0.975, dof) * se
+        assert s.loc[name, "test"] == "seed-blocked"
+        assert s.loc[name, "blocked_lo"] == pytest.approx(d - half, rel=1e-9)
+        assert s.loc[name, "blocked_hi"] == pytest.approx(d + half, rel=1e-9)
+        assert s.loc[name, "p_blocked"] == pytest.approx(2 * stats.t.sf(abs(d) / se, dof), rel=1e-9)
     # Ranks and the rank correlation with Shazeer's 65k column, computed here from the raw records.
     means = pd.Series({k: v.mean() for k, v in finals.items()})
     assert (s["rank"] == means.rank(method="min").astype(int).reindex(s.index)).all()
@@ -71,7 +92,7 @@ def test_report_numbers_match_independent_computation(report):
     head = (out / "headline.md").read_text()
     for name in finals:
         row = next(ln for ln in head.splitlines() if ln.startswith(f"| {name} |"))
-        lo, hi = s.loc[name, "delta_lo"], s.loc[name, "delta_hi"]
+        lo, hi = s.loc[name, "blocked_lo"], s.loc[name, "blocked_hi"]
         if name != "relu":
             assert f"{s.loc[name, 'delta']:+.3f} [{lo:+.3f}, {hi:+.3f}]" in row
     assert head.split("**Verdict.**")[1] == agreement.split("**Verdict.**")[1]

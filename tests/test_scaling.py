@@ -36,7 +36,7 @@ def test_cells_give_delta_and_multiplier_per_size_and_budget():
     base = {(64, t, "relu"): [5.0 - 0.2 * i + e for e in (0.0, 0.01, -0.01)] for i, t in enumerate((1, 2, 4, 8))}
     glu = {(64, t, "swiglu"): [5.0 - 0.2 * (i + 1) + e for e in (0.0, 0.01, -0.01)]
            for i, t in enumerate((1, 2, 4))}  # exactly ReLU's loss at twice the tokens
-    c = scaling.cells(runs(base | glu), n_boot=60).set_index(["tokens", "ffn"])
+    c = scaling.cells(runs(base | glu)).set_index(["tokens", "ffn"])
     assert c.loc[(2, "swiglu"), "delta"] == pytest.approx(-0.2)
     assert c.loc[(2, "swiglu"), "multiplier"] == pytest.approx(2.0) and c.loc[(2, "swiglu"), "bound"] == ""
     lo, hi = c.loc[(2, "swiglu"), ["multiplier_lo", "multiplier_hi"]]
@@ -147,15 +147,23 @@ def test_compute_spent_counts_a_branch_from_its_branch_point_only():
     assert "| **total** | | | 3 (1) | 16,400 | 3.10 | 4.10 |" in md
 
 
-def test_the_largest_budget_section_gives_each_size_its_own_last_budget_and_warns_of_two_seed_bootstraps():
+def test_the_largest_budget_section_gives_each_size_its_own_last_budget_and_carries_the_delta_interval():
     base = {(64, t, "relu"): [5.0 - 0.2 * i, 5.01 - 0.2 * i] for i, t in enumerate((1, 2, 4, 8))}
     base |= {(128, t, "relu"): [4.5 - 0.2 * i, 4.51 - 0.2 * i] for i, t in enumerate((1, 2, 4))}  # one budget less
     glu = {(d, t, v): [loss - 0.1, loss - 0.09] for (d, t, _), (loss, _) in base.items() for v in ("swiglu", "gelu")}
-    md = scaling.largest_markdown(scaling.cells(runs(base | glu), n_boot=30))
+    c = scaling.cells(runs(base | glu))
+    md = scaling.largest_markdown(c)
     assert "| FFN | 64,000 params, 8e-06M tokens | 128,000 params, 4e-06M tokens |" in md
     assert md.index("| gelu |") < md.index("| swiglu |")  # the papers' order
     assert "| swiglu | -0.100 [" in md and "| relu |" not in md
-    assert "With 2 seeds in a cell" in md
+    assert "carried through ReLU's curve" in md
+    # the multiplier's interval is the Δ interval's ends mapped through ReLU's curve at that size
+    r = c[(c["ffn"] == "swiglu") & (c["d_model"] == 128)].sort_values("tokens").iloc[-1]
+    curve = c[(c["ffn"] == "relu") & (c["size"] == r["size"])][["flops", "loss"]]
+    relu = curve["loss"].iloc[-1]
+    assert r["multiplier_lo"] == scaling.multiplier(curve, relu + r["delta_hi"], r["flops"])[0]
+    assert r["multiplier_hi"] == scaling.multiplier(curve, relu + r["delta_lo"], r["flops"])[0]
+    assert r["multiplier_lo"] < r["multiplier"] < r["multiplier_hi"]
 
 
 def test_agreement_ranks_one_variant_set_in_every_cell_and_follows_the_papers_order():
@@ -209,7 +217,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
         losses[(d, t, "gelu")] = [x + 0.05 for x in ls]
     r = runs(losses)
     r["gated"] = r["ffn"] == "swiglu"
-    c = scaling.cells(r, n_boot=40)
+    c = scaling.cells(r)
     text = scaling.verdict_markdown(r, c, scaling.agreement(r, n_boot=40))
     assert text.startswith("## Verdict\n\nAt the largest size (128,000 non-embedding parameters)")
     assert "1 of 2 variants have a lower mean loss than ReLU; swiglu (-0.100 [" in text and "]) leads it" in text
@@ -219,7 +227,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
     begun = runs({(128, 1, "relu"): [4.0, 4.01]}).assign(d_model=256, params_non_embedding=256_000,
                                                           flops_per_token=3.2e7, gated=False)  # ReLU only so far
     r_next = pd.concat([r, begun], ignore_index=True)
-    assert scaling.verdict_markdown(r_next, scaling.cells(r_next, n_boot=0), scaling.agreement(r_next, n_boot=0)
+    assert scaling.verdict_markdown(r_next, scaling.cells(r_next), scaling.agreement(r_next, n_boot=0)
                                     ).startswith("## Verdict\n\nAt the largest size (128,000 non-embedding")
     swiglu = c[(c["size"] == 128000) & (c["tokens"] == 4) & (c["ffn"] == "swiglu")].iloc[0]
     assert f"swiglu {swiglu['bound']}{swiglu['multiplier']:.2f}×" in text and "glu " not in text.split("swiglu")[0]
@@ -228,7 +236,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
     for (d, t, _), ls in base.items():  # leads by 0.02 on average, by -0.03 to +0.07 per seed: a null result
         noisy[(d, t, "geglu")] = [x - 0.02 + e for x, e in zip(ls, (0.05, -0.05, 0.0), strict=True)]
     r2 = runs(noisy).assign(gated=lambda df: df["ffn"].isin(["swiglu", "geglu"]))
-    c2 = scaling.cells(r2, n_boot=20)
+    c2 = scaling.cells(r2)
     text2 = scaling.verdict_markdown(r2, c2, scaling.agreement(r2, n_boot=0))
     geglu = c2[(c2["size"] == 128000) & (c2["tokens"] == 4) & (c2["ffn"] == "geglu")].iloc[0]
     assert geglu["delta_lo"] < 0 < geglu["delta_hi"]

@@ -65,26 +65,41 @@ def _content_sha(pairs: list[tuple[str, str]]) -> str:
     return hashlib.sha256("\n".join(f"{g}\t{b}" for g, b in pairs).encode()).hexdigest()
 
 
-def read_folder(root: Path) -> dict[str, list[Pair]]:
-    """Every paradigm's pairs from `root`/data, each file checked against the authors' checksum (also the one
-    its SHA256SUMS lists): a changed or missing file is refused, never scored."""
-    listed = {}
+def read_folder(root: Path, strict: bool = True) -> tuple[dict[str, list[Pair]], bool]:
+    """(pairs by paradigm, whether they are the authors' BLiMP) from `root`/data/*.jsonl.
+
+    Every file is checked before it is read. The authors' files must match their published checksums (also the
+    ones the folder's SHA256SUMS lists); `strict` (the default location) refuses anything else. A folder named
+    by blimp.dir may instead hold other minimal pairs in the same layout, each file matching the folder's own
+    SHA256SUMS: they are scored, and labelled as not BLiMP."""
+    files = sorted((root / "data").glob("*.jsonl"))
+    if not files:
+        raise BlimpError(f"no paradigm files in {root / 'data'}; {HOW_TO_GET}")
     sums = root / "SHA256SUMS"
+    listed = {}
     if sums.is_file():
         listed = {name[5:-6]: sha for sha, name in (ln.split() for ln in sums.read_text().splitlines() if ln.strip())
-                  if name.startswith("data/")}
-    out = {}
-    for uid, sha in FILES.items():
-        path = root / "data" / f"{uid}.jsonl"
-        if not path.is_file():
-            raise BlimpError(f"BLiMP paradigm file {path} is missing; {HOW_TO_GET}")
-        if _file_sha(path) != sha or listed.get(uid, sha) != sha:
+                  if name.startswith("data/") and name.endswith(".jsonl")}
+    out, authors = {}, True
+    for path in files:
+        uid, sha = path.stem, _file_sha(path)
+        if FILES.get(uid) == sha and listed.get(uid, sha) == sha:
+            pass
+        elif strict:
             raise BlimpError(f"{path} differs from the authors' file (sha256 mismatch); restore it from the "
-                             "BLiMP release (github alexwarstadt/blimp at 3e56b06)")
+                             "BLiMP release (github alexwarstadt/blimp at 3e56b06), or name a folder of other "
+                             "minimal pairs with blimp.dir")
+        elif listed.get(uid) != sha:
+            raise BlimpError(f"{path} does not match {sums} (sha256); fix the file or its SHA256SUMS line")
+        else:
+            authors = False
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         out[uid] = [Pair(uid, r["linguistics_term"], int(r["pairID"]), r["sentence_good"], r["sentence_bad"])
                     for r in rows]
-    return out
+    if strict and set(out) != set(FILES):
+        raise BlimpError(f"{root / 'data'} lacks {len(set(FILES) - set(out))} of BLiMP's 67 paradigm files; "
+                         f"{HOW_TO_GET}")
+    return out, authors and set(out) == set(FILES)
 
 
 def read_hub(revision: str | None = None) -> dict[str, list[Pair]]:
@@ -113,7 +128,8 @@ def load(configured: str | None = None, corpora: str | None = None, hub: bool = 
     """(pairs by paradigm, where they came from): the folder when it exists, else the hub when `hub`."""
     root = folder(configured, corpora)
     if (root / "data").is_dir():
-        return read_folder(root), str(root)
+        pairs, authors = read_folder(root, strict=not configured)
+        return pairs, str(root) if authors else f"{root} (other minimal pairs, not BLiMP)"
     if configured or not hub:
         raise BlimpError(f"BLiMP not found at {root}; {HOW_TO_GET}")
     return read_hub(), f"hub:{HUB_DATASET}"

@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ffnlab import RESULTS_REVISION, config
+from ffnlab import RESULTS_REVISION, blimp, config
 from ffnlab.corpora import open_corpus
 from ffnlab.errors import ConfigError, FfnlabError, fail
 from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
@@ -218,8 +218,6 @@ def save_final(run_dir: Path, model, identity: str) -> Path:
 
 def score_blimp(cfg: DictConfig, model, tokenizer) -> Blimp:
     """The record's blimp block: scored (ffnlab.blimp), or why not."""
-    from ffnlab import blimp
-
     if not config.blimp_on(cfg):
         return Blimp(status="not scored", reason="blimp.enabled is off for this run (or null, and the corpus or "
                                                  "the context length rules it out)")

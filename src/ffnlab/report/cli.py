@@ -56,10 +56,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ffnlab.blimp import folder as blimp_folder
 from ffnlab.errors import cli_errors
 from ffnlab.record import OUTCOME_NAME, RECORD_NAME
+from ffnlab.report import blimp as bl
 from ffnlab.report import claims as cl
-from ffnlab.report import collect, plots, stats, tables
+from ffnlab.report import collect, decisive, plots, stats, tables
 from ffnlab.report import diagnostics as diag
 from ffnlab.report import families as fam
 from ffnlab.report import findings as fd
@@ -112,7 +114,7 @@ MANIFEST = ".ffnlab-report.json"  # the files the last report wrote here: the on
 FIGURES = ("final_loss", "curves", "loss_vs_flops", "loss_vs_time", "delta_vs_paper", "delta_by_horizon",
            "throughput_memory", "by_setting", "diagnostics_over_training", "diagnostics_by_layer", "sparsity_vs_loss",
            "families_params", "families_flops", "scaling_loss_vs_flops", "scaling_delta_vs_tokens",
-           "scaling_multiplier", "agreement_vs_compute")
+           "scaling_multiplier", "agreement_vs_compute", "blimp_phenomena", "blimp_vs_loss")
 OVER_TRAINING = ("zero_frac", "small_frac", "dead_frac", "act_mean", "ffn_write", "resid_kurtosis", "resid_max_ratio",
                  "update_ratio")
 
@@ -237,12 +239,14 @@ def _diagnostics(done: list, out: Path, figures: bool = True) -> None:
 def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     """scaling.md, scaling_cells.csv, scaling_fits.csv, scaling_agreement.csv and the scaling figures, for runs of
     several sizes or budgets."""
-    cells = sc.cells(runs, n_boot=min(n_boot, 1000))
+    cells = sc.cells(runs)
     fits = sc.fits(runs, n_boot=min(n_boot, 200))
     agree = sc.agreement(runs, n_boot=min(n_boot, 1000))
     spent = sc.compute_spent(runs)
     classified = fd.classify(cells)
-    sections = [sc.verdict_markdown(runs, cells, agree), fd.markdown(classified, fd.margins(runs, classified), agree),
+    blocks = decisive.contrasts(runs)
+    sections = [sc.verdict_markdown(runs, cells, agree), decisive.markdown(blocks),
+                fd.markdown(classified, fd.margins(runs, classified), agree),
                 sc.largest_markdown(cells), sc.markdown(cells, fits),
                 _agreement_section(runs, agree), sc.compute_markdown(spent)]
     (out / "scaling.md").write_text("# Scaling: loss vs compute, Δ vs ReLU and compute multipliers\n\n"
@@ -250,6 +254,8 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     classified.round(6).to_csv(out / "scaling_cells.csv", index=False)
     fits.round(6).to_csv(out / "scaling_fits.csv", index=False)
     agree.round(6).to_csv(out / "scaling_agreement.csv", index=False)
+    if len(blocks):
+        blocks.round(6).to_csv(out / "scaling_contrasts.csv", index=False)
     if not figures:
         return
     figdir = out / "figures"
@@ -259,6 +265,21 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     _save(plots.scaling_multiplier(cells), figdir, "scaling_multiplier")
     if agree["spearman_rho"].notna().any():
         _save(plots.agreement_vs_compute(agree), figdir, "agreement_vs_compute")
+
+
+def _blimp(runs: pd.DataFrame, out: Path, figures: bool) -> None:
+    """blimp.md, blimp.csv and the BLiMP figures, where runs carry BLiMP scores."""
+    ok = bl.scored(runs[runs["status"] == "ok"])
+    if ok.empty:
+        return
+    v, ph = bl.by_variant(ok), bl.phenomena(ok)
+    (out / "blimp.md").write_text(bl.markdown(v, ph, bl.loss_relation(ok), bl.reference_from(blimp_folder())))
+    v.drop(columns=["group"]).round(6).to_csv(out / "blimp.csv", index=False)
+    if figures:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        if len(ph):
+            _save(plots.blimp_phenomena(ph), out / "figures", "blimp_phenomena")
+        _save(plots.blimp_vs_loss(ok), out / "figures", "blimp_vs_loss")
 
 
 def _agreement_section(runs: pd.DataFrame, agree: pd.DataFrame) -> str:
@@ -371,6 +392,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
             _save(plots.families(t, "train_flops"), out / "figures", "families_flops")
     if sc.has_scaling(runs):
         _scaling(runs, out, n_boot, figures)
+    _blimp(runs, out, figures)
     if sc.has_lr_sweep(runs):  # a learning-rate sweep across sizes (experiment=scaling_lr): the best per size
         t = sc.lr_choice(runs)
         (out / "lr.md").write_text("# Learning rate per size\n\n" + sc.lr_markdown(t))

@@ -98,6 +98,10 @@ def _row(run_dir: Path, rec: RunRecord) -> dict:
         "corpus": data and data.corpus, "tokenizer": data and data.tokenizer,
         "vocab_size": data and data.vocab_size, "config_hash": rec.config_hash or None, "git_sha": rec.git_sha,
         "error": rec.error, "reused_from": rec.reused_from, "machine": machine(rec),
+        "blimp_status": rec.blimp.status if rec.blimp else None,
+        "blimp_overall": rec.blimp.overall if rec.blimp else None,
+        "blimp_pairs_per_paradigm": rec.blimp.pairs_per_paradigm if rec.blimp else None,
+        **{f"blimp.{term}": acc for term, acc in ((rec.blimp.by_phenomenon or {}) if rec.blimp else {}).items()},
     }
 
 

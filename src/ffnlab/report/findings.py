@@ -3,9 +3,11 @@ study states are generated from its records rather than picked by hand (pure pan
 
 The rules (experiments/scaling/README.md, *What counts as a finding*, written before the ladder's results):
 
-  Δ vs ReLU     a variant beats (or trails) ReLU in a (size, budget) cell when its Welch 95% interval excludes 0
-                and its Holm-adjusted p over the cell's variants is below 0.05; "indicative" when only the interval
-                excludes 0; otherwise a null result (the interval bounds the effect, no more).
+  Δ vs ReLU     a variant beats (or trails) ReLU in a (size, budget) cell when its seed-blocked 95% interval
+                (ffnlab.report.blocked; until 2026-12-07 Welch's) excludes 0 and its Holm-adjusted p over the
+                cell's variants is below 0.05; "indicative" when only the interval excludes 0; "equivalent" when
+                its 90% interval lies inside ±0.005 nats (the pre-registered smallest effect of interest);
+                otherwise a null result (the interval bounds the effect, no more).
   gated margin  the mean Δ of the gated variants every size has (scaling.gated_set), across the budgets of each
                 size and across the sizes at the largest budget they all have: it "grows" or "narrows" only where
                 it does so at every step it names, with the same sign throughout; the change from the first point
@@ -14,8 +16,9 @@ The rules (experiments/scaling/README.md, *What counts as a finding*, written be
                 budgets share their stable phase), and a change whose interval includes 0 is a null result for
                 the trend.
   multipliers   a compute multiplier is claimed only where the variant's Δ in that cell is a finding.
-  agreement     ρ with a paper column shows the paper's order where its interval lies above 0, the reverse where
-                it lies below, and nothing (a null result) otherwise.
+  agreement     ρ with a paper column shows the paper's order where it is positive and its exact permutation test
+                (every ordering of the variants) rejects 0 at 5%, the reverse where it is negative and rejects,
+                and nothing (a null result) otherwise (until 2026-12-07: where ρ's bootstrap interval excluded 0).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
+from ffnlab.report import blocked
 from ffnlab.report.paper import order_key
 from ffnlab.report.scaling import gated_set, points
 from ffnlab.report.stats import BASELINE, holm
@@ -35,16 +39,20 @@ ALPHA = 0.05
 
 def classify(c: pd.DataFrame) -> pd.DataFrame:
     """The scaling cells (scaling.cells) with `p_holm` (Holm over each cell's variants, ReLU aside) and `finding`:
-    'beats', 'trails', 'indicative', 'null', or 'untested' (one seed: no interval); '' for ReLU itself."""
+    'beats', 'trails', 'indicative', 'equivalent', 'null', or 'untested' (no interval); '' for ReLU itself."""
     c = c.copy()
     c["p_holm"] = math.nan
     for _, g in c[c["ffn"] != BASELINE].groupby(["size", "tokens"]):
         c.loc[g.index, "p_holm"] = holm(g["p"]).to_numpy()
     excludes = (c["delta_hi"] < 0) | (c["delta_lo"] > 0)
     held = excludes & (c["p_holm"] < ALPHA)
+    lo90 = c["delta_lo90"] if "delta_lo90" in c else pd.Series(math.nan, index=c.index)
+    hi90 = c["delta_hi90"] if "delta_hi90" in c else pd.Series(math.nan, index=c.index)
+    equivalent = (lo90 > -blocked.DELTA) & (hi90 < blocked.DELTA)
     c["finding"] = np.where(c["ffn"] == BASELINE, "", np.where(
         held, np.where(c["delta"] < 0, "beats", "trails"),
-        np.where(excludes, "indicative", np.where(c["delta_lo"].isna(), "untested", "null"))))
+        np.where(excludes, "indicative", np.where(equivalent, "equivalent",
+                                                  np.where(c["delta_lo"].isna(), "untested", "null")))))
     return c
 
 
@@ -137,12 +145,13 @@ def margins(runs: pd.DataFrame, c: pd.DataFrame) -> pd.DataFrame:
 
 
 def agreement_counts(agree: pd.DataFrame) -> pd.DataFrame:
-    """Per paper column: the cells (ranking 3 variants or more) whose ρ interval lies above 0 ('shown'), below 0
-    ('reversed'), and the rest ('null')."""
+    """Per paper column: the cells (ranking 3 variants or more) whose ρ is positive and rejects 0 by the exact
+    permutation test at 5% ('shown'), negative and rejects ('reversed'), and the rest ('null')."""
     a = agree[(agree["n_variants"] >= 3) & agree["spearman_rho"].notna()]
     rows = []
     for ref, g in a.groupby("reference", sort=False):
-        shown, reversed_ = g[g["rho_lo"] > 0], g[g["rho_hi"] < 0]
+        rejects = g["rho_p"] < ALPHA
+        shown, reversed_ = g[rejects & (g["spearman_rho"] > 0)], g[rejects & (g["spearman_rho"] < 0)]
         rows.append({"reference": ref, "cells": len(g), "shown": len(shown), "reversed": len(reversed_),
                      "null": len(g) - len(shown) - len(reversed_),
                      "shown_at": list(zip(shown["size"], shown["tokens"], strict=True)),
@@ -167,13 +176,14 @@ def markdown(c: pd.DataFrame, m: pd.DataFrame, agree: pd.DataFrame) -> str:
     lines = ["## Findings by the study's rules", "",
              "The rules of experiments/scaling/README.md (*What counts as a finding*), applied to the tables below.",
              "", f"**Δ vs ReLU.** Of {len(v)} comparisons (variant × size × budget), "
-             f"{counts.get('beats', 0)} beat ReLU and {counts.get('trails', 0)} trail it (Welch 95% interval "
-             "excluding 0 and Holm-adjusted p < 0.05 over the cell's variants); "
+             f"{counts.get('beats', 0)} beat ReLU and {counts.get('trails', 0)} trail it (seed-blocked 95% "
+             "interval excluding 0 and Holm-adjusted p < 0.05 over the cell's variants); "
              f"{counts.get('indicative', 0)} are indicative (the interval excludes 0, Holm's correction does not "
-             f"hold); {counts.get('null', 0)} are null results (the interval includes 0)"
+             f"hold); {counts.get('equivalent', 0)} are equivalent to ReLU (90% interval inside ±"
+             f"{blocked.DELTA} nats); {counts.get('null', 0)} are null results (the interval includes 0)"
              + (f"; {counts['untested']} have one seed on a side, so no interval" if counts.get("untested") else "")
              + "."]
-    for kind in ("beats", "trails", "indicative"):
+    for kind in ("beats", "trails", "indicative", "equivalent"):
         k = v[v["finding"] == kind]
         if len(k):
             lines += ["", f"{kind.capitalize()}: " + "; ".join(f"{r.ffn} at {_cell(r.size, r.tokens)} ({_delta(r)})"
@@ -213,8 +223,8 @@ def markdown(c: pd.DataFrame, m: pd.DataFrame, agree: pd.DataFrame) -> str:
                   + claims]
     a = agreement_counts(agree)
     if len(a):
-        lines += ["", "**Agreement with the papers** (cells ranking the same variants; shown: ρ's interval above 0, "
-                  "reversed: below 0, else a null result):", ""]
+        lines += ["", "**Agreement with the papers** (cells ranking the same variants; shown: ρ > 0 and its exact "
+                  "permutation test rejects 0 at 5%, reversed: ρ < 0 and it rejects, else a null result):", ""]
         for r in a.itertuples():
             where = lambda cells: "; ".join(_cell(z, t) for z, t in cells)  # noqa: E731
             lines.append(f"- {r.reference}: shown in {r.shown} of {r.cells} cells"

@@ -377,3 +377,30 @@ def agreement_vs_compute(agree: pd.DataFrame, ax=None):
                  + " non-emb params)", fontsize=9)
     ax.legend(fontsize=6)
     return ax
+
+
+def blimp_phenomena(table: pd.DataFrame, ax=None):
+    """BLiMP accuracy per variant × phenomenon (report.blimp.phenomena) as a heatmap, in percent."""
+    ax = ax if ax is not None else plt.subplots(figsize=(1.0 + 0.75 * len(table.columns), 1.2 + 0.4 * len(table)))[1]
+    im = ax.imshow(100 * table.to_numpy(float), cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(table.columns)), [c.replace("_", " ") for c in table.columns], rotation=45, ha="right")
+    ax.set_yticks(range(len(table.index)), table.index)
+    for (i, j), v in np.ndenumerate(100 * table.to_numpy(float)):
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="w" if v < 70 else "k", fontsize=7)
+    ax.figure.colorbar(im, ax=ax, label="accuracy %")
+    ax.set_title("BLiMP accuracy by phenomenon (largest cell, mean over seeds)")
+    return ax
+
+
+def blimp_vs_loss(runs: pd.DataFrame, ax=None):
+    """BLiMP accuracy against validation loss, one dot per scored run, one colour per variant."""
+    ax = _ax(ax)
+    for name in _variants(runs):
+        g = runs[runs["ffn"] == name]
+        ax.scatter(g["final_val_loss"], 100 * g["blimp_overall"], s=18, label=name,
+                   color="tab:orange" if name == BASELINE else None)
+    ax.set_xlabel("final validation loss (nats/token)")
+    ax.set_ylabel("BLiMP accuracy % (mean over paradigms)")
+    ax.set_title("BLiMP against loss, every scored run")
+    ax.legend(fontsize=7, ncol=2)
+    return ax

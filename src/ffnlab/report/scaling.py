@@ -2,8 +2,9 @@
 
 A study that trains several sizes (non-embedding parameters) to several budgets (tokens) gets, from its finished
 runs, one cell per (size, budget):
-  cells      per (size, budget, variant): seeds, loss mean ± std, training FLOPs, Δ vs ReLU with its Welch 95%
-             interval, and the compute multiplier against ReLU with a seed-bootstrap 95% interval;
+  cells      per (size, budget, variant): seeds, loss mean ± std, training FLOPs, Δ vs ReLU with its seed-blocked
+             95% interval (ffnlab.report.blocked: the two-way fit variant + seed; Welch's beside it), and the
+             compute multiplier against ReLU with the Δ's interval carried through ReLU's curve;
   fits       per variant, L(C) = E + A·C^(−α) fitted to its compute frontier (the lower envelope of its sizes'
              loss-vs-compute curves), with seed-bootstrap intervals of E, A and α and the RMS residual;
   agreement  per (size, budget) and paper column, the rank agreement of agreement.md (stats.agreement), over
@@ -28,7 +29,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ffnlab.report import stats
+from ffnlab.report import blocked, stats
 from ffnlab.report.paper import order_key, reference_table
 from ffnlab.report.stats import BASELINE, rank_corr, welch
 
@@ -141,7 +142,7 @@ def _means(p: pd.DataFrame) -> pd.DataFrame:
 
 
 def _resample(p: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Seeds drawn with replacement within each (size, budget, variant) cell."""
+    """Seeds drawn with replacement within each (size, budget, variant) cell (for the fits' intervals)."""
     parts = [g.iloc[rng.integers(0, len(g), len(g))] for _, g in p.groupby(["size", "tokens", "ffn"], sort=False)]
     return pd.concat(parts)
 
@@ -152,38 +153,45 @@ def _relu_curves(means: pd.DataFrame) -> dict[int, pd.DataFrame]:
     return {size: g for size, g in m[m["ffn"] == BASELINE].groupby("size")}
 
 
-def _multipliers(means: pd.DataFrame) -> pd.Series:
-    curves = _relu_curves(means)
-    out = {key: multiplier(curves[key[0]], row["loss"], row["flops"])[0]
-           for key, row in means.iterrows() if key[0] in curves and key[2] != BASELINE}
-    return pd.Series(out, dtype=float)
+def _blocked_cell(g: pd.DataFrame) -> dict[str, dict]:
+    """Per variant of one (size, budget) cell: Δ vs ReLU from the seed-blocked fit (ffnlab.report.blocked), its
+    95% and 90% intervals and p, with Welch's test beside it."""
+    f = blocked.fit(g.rename(columns={"loss": "final_val_loss"}))
+    base = g.loc[g["ffn"] == BASELINE, "loss"].to_numpy()
+    out = {}
+    for ffn, v in g.groupby("ffn"):
+        if ffn == BASELINE or not len(base):
+            continue
+        c = blocked.contrast(f, {ffn: 1.0, BASELINE: -1.0}, ffn)
+        d, wlo, whi, wp = welch(v["loss"].to_numpy(), base)
+        out[ffn] = {"delta": d, "delta_lo": c.lo, "delta_hi": c.hi, "p": c.p, "delta_lo90": c.lo90,
+                    "delta_hi90": c.hi90, "blocks": f.blocks, "method": f.method, "resid_sd": f.resid_sd,
+                    "spread_p": f.spread_p, "welch_lo": wlo, "welch_hi": whi, "p_welch": wp}
+    return out
 
 
-def cells(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def cells(runs: pd.DataFrame) -> pd.DataFrame:
     """The per-(size, budget, variant) table (module docstring), sorted by size, budget, variant."""
     p = points(runs)
-    means = _means(p)
-    curves = _relu_curves(means)
+    curves = _relu_curves(_means(p))
     rows = []
-    for (size, tokens, ffn), g in p.groupby(["size", "tokens", "ffn"], sort=True):
-        base = p[(p["size"] == size) & (p["tokens"] == tokens) & (p["ffn"] == BASELINE)]["loss"].to_numpy()
-        d, lo, hi, pv = welch(g["loss"].to_numpy(), base) if len(base) else (math.nan,) * 4
-        row = {"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens, "ffn": ffn, "n": len(g),
-               "flops": g["flops"].mean(), "loss": g["loss"].mean(), "loss_std": g["loss"].std(ddof=1),
-               "delta": d, "delta_lo": lo, "delta_hi": hi, "p": pv}
-        if ffn == BASELINE:
-            row["multiplier"], row["bound"] = 1.0, ""
-        elif size in curves:
-            row["multiplier"], row["bound"] = multiplier(curves[size], row["loss"], row["flops"])
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    if "multiplier" in out and n_boot:
-        rng = np.random.default_rng(seed)
-        boots = pd.concat([_multipliers(_means(_resample(p, rng))) for _ in range(n_boot)], axis=1)
-        key = list(zip(out["size"], out["tokens"], out["ffn"], strict=True))
-        q = boots.reindex(pd.MultiIndex.from_tuples(key)).quantile([0.025, 0.975], axis=1).T
-        out["multiplier_lo"], out["multiplier_hi"] = q[0.025].to_numpy(), q[0.975].to_numpy()
-    return out
+    for (size, tokens), cell in p.groupby(["size", "tokens"], sort=True):
+        tests = _blocked_cell(cell)
+        relu = cell.loc[cell["ffn"] == BASELINE, "loss"].mean()
+        for ffn, g in cell.groupby("ffn", sort=True):
+            row = {"size": size, "d_model": int(g["d_model"].iloc[0]), "tokens": tokens, "ffn": ffn, "n": len(g),
+                   "flops": g["flops"].mean(), "loss": g["loss"].mean(), "loss_std": g["loss"].std(ddof=1),
+                   **{k: math.nan for k in ("delta", "delta_lo", "delta_hi", "p")}, **tests.get(ffn, {})}
+            if ffn == BASELINE:
+                row["multiplier"], row["bound"] = 1.0, ""
+            elif size in curves:
+                row["multiplier"], row["bound"] = multiplier(curves[size], row["loss"], row["flops"])
+                # the Δ's interval carried through ReLU's curve: ReLU's mean plus each end of the interval
+                ends = [multiplier(curves[size], relu + row[k], row["flops"])[0] if math.isfinite(row[k])
+                        else math.nan for k in ("delta_hi", "delta_lo")]
+                row["multiplier_lo"], row["multiplier_hi"] = ends
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def fit_power_law(flops: np.ndarray, loss: np.ndarray) -> tuple[float, float, float, float]:
@@ -278,12 +286,13 @@ def largest_markdown(c: pd.DataFrame) -> str:
                                                if math.isfinite(r["delta_lo"]) else "")
     mult = lambda r: _fmt_mult(r.get("multiplier", math.nan), r.get("bound", ""),  # noqa: E731
                                r.get("multiplier_lo", math.nan), r.get("multiplier_hi", math.nan))
-    caveat = (" With 2 seeds in a cell, a seed bootstrap draws only 3 distinct means per variant, so the "
-              "multiplier's interval understates the uncertainty (it spans little more than the two seeds' range); "
-              "the Δ's Welch interval, with its one or two degrees of freedom, is the one to read."
-              if (c["n"] == 2).any() else "")
-    return "\n".join(["## At the largest budget", "", "Δ vs ReLU (nats, Welch 95% interval):", "", *table(delta),
-                      "", "Compute multiplier vs ReLU (95% seed bootstrap):", "", *table(mult), "",
+    caveat = (" A multiplier's interval maps the ends of the Δ's interval through ReLU's curve (ReLU's mean plus"
+              " each end); it leaves out the spread of ReLU's own points at the other budgets, and an end marked"
+              " ~ or ≥ lies past ReLU's largest budget.")
+    return "\n".join(["## At the largest budget", "", "Δ vs ReLU (nats, seed-blocked 95% interval: the two-way fit "
+                      "variant + seed, ffnlab.report.blocked):", "", *table(delta),
+                      "", "Compute multiplier vs ReLU (the Δ's 95% interval carried through ReLU's curve):", "",
+                      *table(mult), "",
                       "Each size's largest budget, from the table below (its notes explain ~, ≥ and ≤). The size "
                       "is its non-embedding parameter count." + caveat, ""])
 
@@ -345,7 +354,9 @@ def agreement_markdown(a: pd.DataFrame, variants: list[str], left_out: list[int]
         r = g.set_index("reference")
         cell = lambda x: "–" if not math.isfinite(x["spearman_rho"]) else (  # noqa: E731
             f"{x['spearman_rho']:+.2f}" + (f" [{x['rho_lo']:+.2f}, {x['rho_hi']:+.2f}]"
-                                            if math.isfinite(x["rho_lo"]) else ""))
+                                            if math.isfinite(x["rho_lo"]) else "")
+            + (f" p {x['rho_p']:.2g}, {x['pairs_concordant']:.0%} of pairs" if math.isfinite(x.get("rho_p", math.nan))
+               else ""))
         lines.append(f"| {size:,} | {tokens:,} | {int(r['n_variants'].iloc[0])} | "
                      + " | ".join(cell(r.loc[ref]) if ref in r.index else "–" for ref in refs) + " |")
     ref = reference_table().loc[variants]
@@ -353,7 +364,9 @@ def agreement_markdown(a: pd.DataFrame, variants: list[str], left_out: list[int]
     lines += ["", "Spearman ρ of the cell's ranking by mean final validation loss with each paper column's ranking, "
               f"over the variants every size has that the papers name ({', '.join(variants)}; fewer where a cell "
               "lacks one), so every cell ranks the same variants; 95% interval: seeds resampled within each "
-              "variant. +1: the paper's order; 0: none; −1: the reverse. agreement.md gives each cell's ρ over "
+              "variant; p: exact two-sided permutation test of ρ (every ordering of the variants); pairs: the share "
+              "of variant pairs ordered as the paper orders them. +1: the paper's order; 0: none; −1: the reverse. "
+              "agreement.md gives each cell's ρ over "
               "all the variants it has."
               + (f" Left out until it has them all: {', '.join(f'{z:,}' for z in left_out)} params." if len(left_out)
                  else "")
@@ -397,8 +410,8 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
     held = int(found.sum())
     text = [f"At the largest size ({big:,} non-embedding parameters) and its largest budget ({t_big / 1e6:g}M "
             f"tokens), {(last['delta'] < 0).sum()} of {len(last)} variants have a lower mean loss than ReLU; "
-            + (f"{_names(lead)} {'leads' if len(lead) == 1 else 'lead'} it with a Welch 95% interval that "
-               "excludes 0" if len(lead) else "none leads it with a Welch 95% interval that excludes 0")
+            + (f"{_names(lead)} {'leads' if len(lead) == 1 else 'lead'} it with a seed-blocked 95% interval "
+               "that excludes 0" if len(lead) else "none leads it with a seed-blocked 95% interval that excludes 0")
             + (f", and {_names(trail)} {'trails' if len(trail) == 1 else 'trail'} it so" if len(trail) else "")
             + ("; " + ("none" if held == 0 else f"{held} of them") + (" survives" if held <= 1 else " survive")
                + " Holm's correction over the cell's variants" if len(lead) + len(trail) else "") + "."]
@@ -425,7 +438,8 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
                                  r.get("multiplier_hi", math.nan)) + ("" if r["found"] else "*")
              for v in HEADLINE if v in named.index and math.isfinite((r := named.loc[v]).get("multiplier", math.nan))]
     if mults:
-        text.append(f"Compute multipliers against ReLU there: {', '.join(mults)} (95% seed bootstrap"
+        text.append(f"Compute multipliers against ReLU there: {', '.join(mults)} (the Δ's 95% interval carried "
+                    "through ReLU's loss-vs-compute curve"
                     + ("; ~: ReLU's curve extended past its largest budget" if any("~" in m for m in mults) else "")
                     + ("; *: not a finding by the study's rules, since its Δ is not one"
                        if any(m.endswith("*") for m in mults) else "") + ").")
@@ -434,9 +448,10 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
     if len(sh) > 1:
         first, end = sh.iloc[0], sh.iloc[-1]
         text.append(f"Agreement with Shazeer's ranking (65,536-step column, {int(end['n_variants'])} variants): "
-                    f"ρ = {first['spearman_rho']:+.2f} [{first['rho_lo']:+.2f}, {first['rho_hi']:+.2f}] at the "
+                    f"ρ = {first['spearman_rho']:+.2f} (permutation p {first['rho_p']:.2g}) at the "
                     f"smallest cell ({first['size']:,} parameters, {first['tokens'] / 1e6:g}M tokens), "
-                    f"{end['spearman_rho']:+.2f} [{end['rho_lo']:+.2f}, {end['rho_hi']:+.2f}] at the largest.")
+                    f"{end['spearman_rho']:+.2f} (p {end['rho_p']:.2g}; {end['pairs_concordant']:.0%} of variant "
+                    "pairs ordered as the paper) at the largest.")
     return "## Verdict\n\n" + " ".join(text) + "\n"
 
 
@@ -490,7 +505,7 @@ def cells_markdown(c: pd.DataFrame) -> str:
     """The Δ, test and compute multiplier of every (size, budget, variant) cell."""
     lines = ["## Every size and budget", "",
              "| size (non-emb params) | d_model | tokens | FFN | n | val loss (mean ± std) | Δ vs ReLU [95% CI] | p | "
-             "compute multiplier vs ReLU [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
+             "Welch 95% CI (p) | compute multiplier vs ReLU [95% CI] |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in c.iterrows():
         delta = "" if r["ffn"] == BASELINE or not math.isfinite(r["delta"]) else (
             f"{r['delta']:+.3f}" + (f" [{r['delta_lo']:+.3f}, {r['delta_hi']:+.3f}]"
@@ -500,15 +515,20 @@ def cells_markdown(c: pd.DataFrame) -> str:
             r.get("multiplier_hi", math.nan))
         std = f" ± {r['loss_std']:.3f}" if math.isfinite(r["loss_std"]) else ""
         p = f"{r['p']:.3g}" if math.isfinite(r["p"]) else ""
+        welch_ = (f"[{r['welch_lo']:+.3f}, {r['welch_hi']:+.3f}] ({r['p_welch']:.3g})"
+                  if math.isfinite(r.get("welch_lo", math.nan)) else "")
         lines.append(f"| {r['size']:,} | {r['d_model']} | {r['tokens']:,} | {r['ffn']} | {r['n']} | "
-                     f"{r['loss']:.3f}{std} | {delta} | {p} | {mult} |")
+                     f"{r['loss']:.3f}{std} | {delta} | {p} | {welch_} | {mult} |")
     lines += ["", "Δ: the variant's mean final validation loss minus ReLU's at the same size and budget (nats), "
-              "Welch 95% interval and unadjusted p. Compute multiplier: the training compute ReLU needs at the "
+              "with its seed-blocked 95% interval and unadjusted p (ffnlab.report.blocked: the two-way fit variant "
+              "+ seed over the cell's complete blocks, pooled residual; every variant of a seed shares its non-FFN "
+              "initial weights and batches, so the seed's part cancels); Welch's unpaired interval beside it, for "
+              "comparison. Compute multiplier: the training compute ReLU needs at the "
               "same size to reach the variant's loss, over the variant's compute (ReLU's curve through that "
               "size's budgets, linear in log compute); ~: the variant beats ReLU's largest budget, so ReLU's last "
               "segment is extended (a forecast that tends to understate, as loss flattens with compute), at most "
               f"{EXTRAPOLATE_MAX:g}× past ReLU's largest compute; ≥ / ≤: beyond that, only a bound is known; "
-              "interval: 95% seed bootstrap.", ""]
+              "interval: the Δ's 95% interval carried through ReLU's curve.", ""]
     return "\n".join(lines)
 
 

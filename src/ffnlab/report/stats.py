@@ -10,7 +10,8 @@ from scipy import stats as st
 
 from ffnlab.report.paper import BASELINE, order_key, reference_table
 
-__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "rank_corr", "rank_corr_rows",
+__all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "permutation_p", "rank_corr",
+           "rank_corr_rows",
            "seeds_needed", "summarize", "welch", "welch_power"]
 CORRECTION = "Holm-Bonferroni"
 
@@ -148,6 +149,10 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
         out["seeds_needed"] = [seeds_needed(r["delta"], r["val_loss_std"], base_sd, levels[name])
                                if name != BASELINE and pd.notna(levels[name]) else math.nan
                                for name, r in out.iterrows()]
+        out = out.join(_blocked_columns(ok, alpha))
+        blocked_ok = out["blocks"].fillna(0) >= 2
+        out["test"] = ["" if n == BASELINE else ("seed-blocked" if b else "Welch") for n, b in blocked_ok.items()]
+        out["significant"] = out["significant"].where(~blocked_ok, out["p_blocked_holm"] < alpha)
         out["early_p_holm"] = holm(out["early_p_welch"])  # the same test at 1/8 of the budget
         out["early_significant"] = out["early_p_holm"] < alpha
         out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)
@@ -155,6 +160,22 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
     out = out.join(reference_table(), how="left")
     out.index.name = "ffn"
     return out.sort_index(key=order_key)
+
+
+def _blocked_columns(ok: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Δ vs ReLU from the seed-blocked fit (ffnlab.report.blocked) over the setting's complete blocks: its 95%
+    interval, p, Holm p, the verdict (difference / equivalent / unresolved), the blocks that would resolve it, the
+    blocks and the method (pooled, or paired where the residual spread differs between variants)."""
+    from ffnlab.report import blocked
+
+    f = blocked.fit(ok)
+    t = blocked.table(f, {n: {n: 1.0, BASELINE: -1.0} for n in f.table.index if n != BASELINE})
+    if t.empty:
+        return pd.DataFrame(columns=["blocked_lo", "blocked_hi", "p_blocked", "p_blocked_holm", "blocked_verdict",
+                                     "blocks_needed", "blocks", "blocked_method"])
+    return pd.DataFrame({"blocked_lo": t["lo"], "blocked_hi": t["hi"], "p_blocked": t["p"],
+                         "p_blocked_holm": t["p_holm"], "blocked_verdict": t["verdict"],
+                         "blocks_needed": t["blocks_needed"], "blocks": t["blocks"], "blocked_method": t["method"]})
 
 
 def rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
@@ -165,6 +186,34 @@ def rank_corr(ours: pd.Series, theirs: pd.Series) -> tuple[float, float, int]:
     rho = st.spearmanr(ours[common], theirs[common]).statistic
     tau = st.kendalltau(ours[common], theirs[common]).statistic
     return float(rho), float(tau), len(common)
+
+
+def permutation_p(ours: pd.Series, theirs: pd.Series, exact_up_to: int = 8, n_resamples: int = 20000,
+                  seed: int = 0) -> tuple[float, float]:
+    """(two-sided permutation p of Spearman's ρ, share of variant pairs ordered as `theirs` orders them) over the
+    variants both have. Exact over every ordering of the variants up to `exact_up_to` of them (8! = 40,320), else
+    scipy's permutation test with `n_resamples` random orderings. NaN below three variants."""
+    from itertools import permutations
+
+    common = ours.dropna().index.intersection(theirs.dropna().index)
+    n = len(common)
+    if n < 3:
+        return math.nan, math.nan
+    a, b = st.rankdata(ours[common].to_numpy()), st.rankdata(theirs[common].to_numpy())
+    i, j = np.triu_indices(n, 1)
+    sa, sb = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    concordant = float(((sa * sb) > 0).sum() / len(i))
+    rho = lambda x: np.corrcoef(x, b)[0, 1] if np.std(x) > 0 else 0.0  # noqa: E731
+    observed = abs(rho(a))
+    if n <= exact_up_to:
+        perms = np.array(list(permutations(a)))
+        am, bm = perms - perms.mean(axis=1, keepdims=True), b - b.mean()
+        den = np.sqrt((am**2).sum(axis=1) * (bm**2).sum())
+        rhos = np.where(den > 0, am @ bm / np.where(den > 0, den, 1), 0.0)
+        return float(np.mean(np.abs(rhos) >= observed - 1e-12)), concordant
+    res = st.permutation_test((a,), lambda x: rho(x), permutation_type="pairings", n_resamples=n_resamples,
+                              alternative="two-sided", random_state=seed)
+    return float(res.pvalue), concordant
 
 
 def rank_corr_rows(ours: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,8 +273,10 @@ def agreement(runs: pd.DataFrame, summary: pd.DataFrame, n_boot: int = 2000, see
             b = np.column_stack(rank_corr_rows(means, theirs[common].to_numpy()))
         else:
             b = np.full((1, 2), math.nan)
+        rho_p, concordant = permutation_p(ours, theirs)
         rows.append({
-            "reference": label, "ours": horizon, "n_variants": n, "spearman_rho": rho,
+            "reference": label, "ours": horizon, "n_variants": n, "spearman_rho": rho, "rho_p": rho_p,
+            "pairs_concordant": concordant,
             "rho_lo": np.nanpercentile(b[:, 0], 2.5) if boots else math.nan,
             "rho_hi": np.nanpercentile(b[:, 0], 97.5) if boots else math.nan,
             "kendall_tau": tau,

@@ -34,20 +34,31 @@ def _seeds(r) -> str:
 
 
 def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %", "95% CI of Δ",
-            f"p (Welch, {CORRECTION})", "seeds to resolve", "paired-by-seed 95% CI (p)", "early loss", "rank", "d_ff",
+    head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %",
+            "seed-blocked 95% CI (p, Holm)", "blocked verdict (blocks to resolve)", "Welch 95% CI",
+            f"p (Welch, {CORRECTION})", "seeds to resolve (Welch)", "paired-by-seed 95% CI (p)", "early loss", "rank",
+            "d_ff",
             "FFN params (Δ%)", "FLOPs/token", "tok/s", "peak GPU MB" if "peak_gpu_mb" in s else "peak MB",
             "Shazeer 65k (Δ)", "Shazeer 524k (Δ)", "Narang early (Δ)", "Narang final (Δ)"]
     rows = []
     for name, r in s.iterrows():
         sig = _star(r)
-        p = _f(r.get("p_holm"), "{:.3g}") + sig
+        blocked_primary = r.get("test") == "seed-blocked"
+        p = _f(r.get("p_holm"), "{:.3g}") + ("" if blocked_primary else sig)
+        need = r.get("blocks_needed")
+        verdict = (f"{r.get('blocked_verdict')}" + (f" ({int(need)})" if isinstance(need, float) and math.isfinite(need)
+                                                     else "")) if blocked_primary else "–"
         rows.append([
             name + (f" ({r['not_ok']})" if r.get("not_ok") else ""), str(int(r["n_seeds"])),
             _pm(r["val_loss"], r["val_loss_std"]), _f(r["val_ppl"], "{:.1f}"), _f(r["val_bpb"]),
             _f(r.get("delta"), "{:+.3f}"), _f(r.get("delta_pct"), "{:+.2f}"),
+            "(baseline)" if name == BASELINE else (
+                f"[{_f(r.get('blocked_lo'), '{:+.3f}')}, {_f(r.get('blocked_hi'), '{:+.3f}')}] "
+                f"({_f(r.get('p_blocked'), '{:.3g}')}, {_f(r.get('p_blocked_holm'), '{:.3g}')}{sig})"
+                if blocked_primary else "–"),
+            "" if name == BASELINE else verdict,
             f"[{_f(r.get('delta_lo'), '{:+.3f}')}, {_f(r.get('delta_hi'), '{:+.3f}')}]" if name != BASELINE else "",
-            p if name != BASELINE else "(baseline)",
+            p if name != BASELINE else "",
             _seeds(r) if name != BASELINE else "",
             (f"[{_f(r.get('paired_lo'), '{:+.3f}')}, {_f(r.get('paired_hi'), '{:+.3f}')}] "
              f"({_f(r.get('p_paired'), '{:.3g}')})") if name != BASELINE else "",
@@ -69,20 +80,29 @@ def markdown(s: pd.DataFrame, title: str = "") -> str:
     lines = [f"### {title}\n" if title else ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines += ["", f"Loss: final validation loss, nats per token. Δ: mean over seeds minus ReLU's mean; CI: Welch "
-              f"95% interval; p: Welch two-sided t-test vs ReLU, adjusted with {CORRECTION} over the variants "
-              "(* = below 0.05). Seeds to resolve: the seeds per variant (ReLU's too) at which that test, at "
+    lines += ["", "Loss: final validation loss, nats per token. Δ: mean over seeds minus ReLU's mean. **Seed-blocked "
+              "(the primary test):** every variant of a seed starts from the same non-FFN initial weights and reads "
+              "the same batches, so a seed is a block and the setting a randomized complete block design; the fit "
+              "loss ~ variant + seed (statsmodels OLS over the seeds every variant has) gives Δ's 95% interval on "
+              "the pooled residual, its p and the Holm-adjusted p over the variants (* = below 0.05); where the "
+              "residual spread differs between variants (Brown–Forsythe p < 0.01) each Δ is taken block by block "
+              "instead (paired). Verdict: difference (interval excludes 0, Holm p < 0.05), equivalent (90% "
+              "interval inside ±0.005 nats), else unresolved, with the blocks (seeds) that would resolve it at "
+              "its current estimate. "
+              f"Welch (for comparison): the unpaired 95% interval and two-sided test, {CORRECTION}-adjusted; "
+              "where fewer than two seeds are shared by every variant it is the primary test instead. "
+              "Seeds to resolve: the seeds per variant (ReLU's too) at which that test, at "
               "the level Holm's procedure gives it now, would detect the measured Δ with power 0.8 if the spread "
               "stays as measured (Welch, noncentral t). Paired: the same Δ taken seed by seed (a seed fixes the "
               "non-FFN init and the batches "
-              "for every variant), its t interval and unadjusted p; the verdict uses the Welch column. "
+              "for every variant), its t interval and unadjusted p. "
               "Paper columns: the papers' own losses and their Δ vs their ReLU (C4, T5-base); "
               "compare Δ and ranks, not absolute losses.", ""]
     return "\n".join(lines)
 
 
 # The paper-sized subset of table_rows' columns that the LaTeX table keeps, by name.
-LATEX_COLUMNS = ("FFN", "n", "val loss (mean ± std)", "Δ vs ReLU (nats)", "95% CI of Δ", f"p (Welch, {CORRECTION})",
+LATEX_COLUMNS = ("FFN", "n", "val loss (mean ± std)", "Δ vs ReLU (nats)", "seed-blocked 95% CI (p, Holm)",
                  "early loss", "rank", "Shazeer 65k (Δ)", "Narang final (Δ)")
 
 
@@ -113,21 +133,29 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
     others = s.drop(index=BASELINE)
     better = others[(others["significant"] == True) & (others["delta"] < 0)].index.tolist()  # noqa: E712
     worse = others[(others["significant"] == True) & (others["delta"] > 0)].index.tolist()  # noqa: E712
-    untested = others[others["p_holm"].isna()].index.tolist()
-    null = [n for n in others.index if n not in better + worse + untested]
+    blocked_primary = "test" in others and (others["test"] == "seed-blocked").all()
+    p_primary = others["p_blocked_holm"] if blocked_primary else others["p_holm"]
+    untested = others[p_primary.isna()].index.tolist()
+    equivalent = others.index[others["blocked_verdict"] == "equivalent"].tolist() if blocked_primary else []
+    null = [n for n in others.index if n not in better + worse + untested + equivalent]
+    how = ("seed-blocked two-way fit, variant + seed, " if blocked_primary else "Welch, ") + \
+        f"{CORRECTION}-adjusted p < 0.05"
     n = int(s["n_seeds"].min())
     parts = [f"With {n}–{int(s['n_seeds'].max())} seeds per variant," if n != int(s["n_seeds"].max())
              else f"With {n} seed{'s' if n != 1 else ''} per variant,"]
-    parts.append(f"{', '.join(better)} beat ReLU significantly ({CORRECTION}-adjusted p < 0.05)." if better
-                 else "no variant beat ReLU significantly.")
+    parts.append(f"{', '.join(better)} beat ReLU significantly ({how})." if better
+                 else f"no variant beat ReLU significantly ({how}).")
     if worse:
         parts.append(f"{', '.join(worse)} did significantly worse than ReLU.")
+    if equivalent:
+        parts.append(f"{', '.join(equivalent)} {'is' if len(equivalent) == 1 else 'are'} equivalent to ReLU within "
+                     "±0.005 nats (90% interval inside it).")
     if null:
         parts.append(f"For {', '.join(null)} the difference from ReLU is not significant at this budget: "
                      "a null result, with the interval in the table bounding the effect.")
     if untested:
         parts.append(f"{', '.join(untested)} could not be tested (fewer than 2 seeds).")
-    if n == 2 and len(others) > len(untested):
+    if n == 2 and len(others) > len(untested) and not blocked_primary:
         parts.append(FRAGILE)
     e = others[others["early_p_holm"].notna()] if "early_p_holm" in others else others.iloc[:0]
     e_better = e[(e["early_significant"] == True) & (e["early_delta"] < 0)]  # noqa: E712
@@ -166,18 +194,23 @@ def headline(s: pd.DataFrame, verdict_text: str, title: str = "") -> str:
     for name, r in s.iterrows():
         base = name == BASELINE
         sig = _star(r)
-        delta = "" if base else (f"{_f(r.get('delta'), '{:+.3f}')} [{_f(r.get('delta_lo'), '{:+.3f}')}, "
-                                 f"{_f(r.get('delta_hi'), '{:+.3f}')}]")
+        lo, hi, pcol = (("blocked_lo", "blocked_hi", "p_blocked_holm") if r.get("test") == "seed-blocked"
+                        else ("delta_lo", "delta_hi", "p_holm"))
+        delta = "" if base else (f"{_f(r.get('delta'), '{:+.3f}')} [{_f(r.get(lo), '{:+.3f}')}, "
+                                 f"{_f(r.get(hi), '{:+.3f}')}]")
         pr = paper_rank.get(name) if paper_rank is not None else None
         lines.append("| " + " | ".join([
             name, str(int(r["n_seeds"])), _pm(r["val_loss"], r["val_loss_std"]), delta or "(baseline)",
-            "" if base else _f(r.get("p_holm"), "{:.2g}") + sig,
+            "" if base else _f(r.get(pcol), "{:.2g}") + sig,
             "" if base else _f(r.get("early_delta"), "{:+.3f}"), str(r["rank"]),
             f"{_f(r.get('shazeer_65k_delta'), '{:+.3f}')} / {_f(r.get('shazeer_524k_delta'), '{:+.3f}')}",
             _f(pr, "{:.0f}"), _f(r.get("narang_final_delta"), "{:+.3f}"),
         ]) + " |")
-    lines += ["", "val loss: final validation loss (nats/token), mean ± std over seeds. Δ: vs ReLU's mean, Welch 95% "
-              f"interval; p: Welch test, {CORRECTION}-adjusted (* below 0.05). early Δ: the same at 1/8 of the budget. "
+    lines += ["", "val loss: final validation loss (nats/token), mean ± std over seeds. Δ: vs ReLU's mean, with the "
+              "seed-blocked 95% interval (the fit loss ~ variant + seed: every variant of a seed shares its non-FFN "
+              "initial weights and batches, so the seed's part cancels; Welch's where fewer than two seeds are "
+              "shared); "
+              f"p: that test, {CORRECTION}-adjusted (* below 0.05). early Δ: the same at 1/8 of the budget. "
               "rank: ours among the variants here; Shazeer rank: the paper's 65,536-step column among the same "
               "variants. Paper Δ: their own loss minus their ReLU's (C4, T5-base).", "", "**Verdict.** " + verdict_text,
               ""]
