@@ -1,6 +1,7 @@
 """Every bad input gets one line that says what to do, exit code 2, and leaves what was written untouched."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,8 @@ COMPOSITION = [
     (["data.batch_size=0"], "data.batch_size must be at least 1"),
     (["-m", "data.eval_batch_size=0,8"], "data.eval_batch_size must be at least 1"),
     (["paths.output=/proc/ffnlab-runs"], "set paths.output (or $FFNLAB_OUTPUT) to a writable folder"),
+    (["blimp.pairs_per_paradigm=0"], "blimp.pairs_per_paradigm=0 must be at least 1"),
+    (["blimp.batch_size=0"], "blimp.batch_size must be at least 1"),
 ]
 
 
@@ -64,6 +67,34 @@ def _unwritable_cache(tmp_path):
     return f"data.cache_dir={tmp_path / 'a-file' / 'cache'}"
 
 
+HELD = []  # locks this test process holds while a CLI run tries the same folder
+
+
+def _locked_folder(tmp_path):
+    from filelock import FileLock
+
+    folder = tmp_path / "owned"
+    folder.mkdir()
+    lock = FileLock(str(folder / ".ffnlab.lock"))
+    lock.acquire()
+    HELD.append(lock)
+    return f"hydra.run.dir={folder}"
+
+
+def _planted_record(tmp_path):
+    """A run folder holding a record whose final loss contradicts its own history (0.123 against ~6)."""
+    import glob
+    import json
+
+    src = sorted(glob.glob(str(tmp_path / "multirun" / "small" / "**" / "metrics.json"), recursive=True))[0]
+    rec = json.loads(Path(src).read_text())
+    rec["final"]["val_loss"] = 0.123
+    folder = tmp_path / "planted"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps(rec))
+    return f"hydra.run.dir={folder}"
+
+
 # Caught when the job runs (through the real CLI).
 RUN = [
     (["data.vocab_size=390", _unwritable_cache], "cannot write to"),
@@ -75,6 +106,8 @@ RUN = [
     (["data=text", "data.path=/nonexistent/file.txt"], "not found; set data.path"),
     (["data=text", _short_text], "split of 'text' has"),
     (["data=tinyshakespeare", _bad_sums], "SHA256SUMS:1 is not a 'SHA256  FILE' line"),
+    ([_locked_folder], "is being written by another ffnlab-train"),
+    ([_planted_record], "is not a valid run record"),
 ]
 
 
@@ -86,9 +119,16 @@ def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(env, tmp_path, sma
     before = _snapshot(study)
     args = [a(tmp_path) if callable(a) else a for a in args]
     budget = [] if any("max_steps" in a for a in args) else ["trainer.max_steps=4"]
+    placed = [tmp_path / d for d in ("owned", "planted") if (tmp_path / d).is_dir()]
+    placed_before = [_snapshot(d) for d in placed]
     proc = ffnlab_train(*TINY, *budget, *args, env=env, cwd=tmp_path, check=False)  # the bad one last
+    while HELD:
+        HELD.pop().release()
     assert proc.returncode == 2 and needle in _one_error(proc.stderr, "ffnlab-train")
     assert _snapshot(study) == before  # nothing already written changed
+    # nor the folder it was refused: only the empty lock file of its owner and Hydra's empty job log may appear
+    after = [{k: v for k, v in _snapshot(d).items() if k not in (".ffnlab.lock", "train.log") or v} for d in placed]
+    assert after == [{k: v for k, v in b.items() if k != ".ffnlab.lock"} for b in placed_before]
     assert not list((tmp_path / "runs").rglob("*.ckpt"))  # and nothing was trained
 
 

@@ -22,13 +22,15 @@ V1 = json.loads((Path(__file__).parent / "data" / "record_schema1.json").read_te
 
 
 def _ok(**kw) -> RunRecord:
-    return RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"}, config_hash="h", results_revision=2,
+    return RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"},
+                     config_hash=identity_hash({"ffn": "relu"}, None), results_revision=2,
                      run_dir="r", final=Final(step=8, val_loss=5.0, val_ppl=148.4, val_bpb=1.0, test_loss=None,
                                               test_bpb=None), **kw)
 
 
 def test_write_then_read_round_trips_every_field(tmp_path):
     rec = migrate(V1)
+    rec.config_hash = identity_hash(rec.config, rec.data_sha256)  # a schema-6 record's hash recomputes
     write_record(tmp_path, rec)
     back = read_record(tmp_path)
     assert back == rec and back.schema == SCHEMA_VERSION
@@ -67,6 +69,36 @@ def test_unreadable_records_raise_for_the_report_and_read_as_none_for_the_sweep(
     with pytest.raises(ValueError, match="unreadable run record"):
         read_record(tmp_path)
     assert try_read_record(tmp_path) is None
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: r["final"].update(val_loss=0.123),  # contradicts its history's last evaluation
+    lambda r: (r["final"].update(val_loss=float("nan")), r["history"][-1].update(val_loss=float("nan"))),
+    lambda r: (r["final"].update(val_loss=float("inf")), r["history"][-1].update(val_loss=float("inf"))),
+    lambda r: r.update(config_hash="0123456789abcdef"),  # a schema-6 hash that does not recompute
+])
+def test_a_self_contradicting_ok_record_is_no_finished_run_and_is_never_rewritten(tmp_path, change):
+    raw = migrate(V1).to_dict()
+    raw["schema"], raw["config_hash"] = SCHEMA_VERSION, identity_hash(raw["config"], raw["data"]["sha256"])
+    migrate(json.loads(json.dumps(raw)))  # valid as it is
+    change(raw)
+    (tmp_path / "metrics.json").write_text(json.dumps(raw))
+    assert try_read_record(tmp_path) is None
+    with pytest.raises(ValueError, match="unreadable run record"):
+        read_record(tmp_path)
+    with pytest.raises(FileExistsError, match="cannot vouch"):
+        write_record(tmp_path, _ok())
+    nan = Final(step=8, val_loss=float("nan"), val_ppl=1, val_bpb=1, test_loss=None, test_bpb=None)
+    with pytest.raises(ValueError, match="not writing"):  # what a reader would refuse is never written
+        write_record(tmp_path / "new", dataclasses.replace(_ok(), final=nan))
+
+
+def test_every_committed_record_is_a_valid_finished_run_or_says_why_not():
+    root = Path(__file__).parents[1] / "results"
+    paths = sorted(root.rglob("metrics.json"))
+    assert len(paths) > 600
+    for p in paths:
+        read_record(p)  # raises on any record the rule refuses
 
 
 def test_finished_record_is_never_overwritten_by_a_failure(tmp_path):

@@ -90,6 +90,48 @@ def stale(root: Path = REPO_ROOT) -> list[Path]:
     return [doc for doc in documents(root) if render(doc, root) != doc.read_text()]
 
 
+# Words by which a sentence claims a finding: that a variant beats, trails or ties another, or that an effect
+# builds, holds or shows. Such a sentence must rest on a generated file (a results/ path in its paragraph).
+CLAIM = re.compile(r"\b(beats?|beating|trails?|trailing|ties|tied|builds|holds(?! [`a-z]*`)(?! (?:a|the|its|one|"
+                   r"every|it)\b)|(?<!it )shows|outperforms?|significant(?:ly)?|equivalent)\b", re.I)
+CITES = re.compile(r"results/[\w./=-]+")
+_SKIP = re.compile(r"<!-- include .*?<!-- /include -->|```.*?```|<!--.*?-->", re.S)
+
+
+def _items(text: str) -> list[str]:
+    """The paragraphs of Markdown prose, each list item its own; tables and headings left out."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", _SKIP.sub("\n\n", text)):
+        item: list[str] = []
+        for line in para.splitlines():
+            if line.lstrip().startswith(("|", "#", "![")):
+                continue
+            if re.match(r"\s*([-*]|\d+\.) ", line) and item:
+                out.append(" ".join(item))
+                item = []
+            item.append(line.strip())
+        if item:
+            out.append(" ".join(item))
+    return out
+
+
+def unsupported_claims(doc: Path) -> list[str]:
+    """The sentences of `doc` (outside generated includes and code) that claim a finding in a paragraph citing no
+    generated file (results/...); a question ("whether", "?") claims nothing."""
+    bad = []
+    for item in _items(doc.read_text()):
+        if CITES.search(item):
+            continue
+        for sentence in re.split(r"(?<=[.;:!?])\s+(?=[A-Z*(])", item):
+            if CLAIM.search(sentence) and "?" not in sentence and "whether" not in sentence.lower():
+                bad.append(sentence.strip())
+    return bad
+
+
+def claim_documents(root: Path = REPO_ROOT) -> list[Path]:
+    return sorted(p for pattern in DOCS for p in root.glob(pattern))
+
+
 @cli_errors("ffnlab-docs")
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="ffnlab-docs", description=__doc__,
@@ -100,7 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.check:
         for doc in docs:
             print(f"ffnlab-docs: {doc.relative_to(REPO_ROOT)} is stale: run ffnlab-docs", file=sys.stderr)
-        sys.exit(1 if docs else 0)
+        claims = [(doc, c) for doc in claim_documents() for c in unsupported_claims(doc)]
+        for doc, c in claims:
+            print(f"ffnlab-docs: {doc.relative_to(REPO_ROOT)}: a claim cites no generated file: {c[:100]}",
+                  file=sys.stderr)
+        sys.exit(1 if docs or claims else 0)
     for doc in docs:
         atomic_write_text(doc, render(doc))
         print(f"updated {doc.relative_to(REPO_ROOT)}")

@@ -2,9 +2,9 @@
 
 A run trained before BLiMP scoring existed, or with it off, keeps `checkpoints/final.ckpt` (written at every
 run's end since record schema 6). This command loads it, checks it is the run's own (its stamped identity
-equals the record's `config_hash`), scores BLiMP (ffnlab.blimp) and writes the record's `blimp` block (and its
-schema number) into metrics.json, leaving every other field as it was. A run already scored is left alone unless
---force; a run without a final checkpoint is reported and passed over.
+equals the record's `config_hash`), scores BLiMP (ffnlab.blimp) and writes the record's `blimp` block into
+metrics.json, leaving every other field (its schema number too) as it was. A run already scored is left alone
+unless --force; a run without a final checkpoint is reported and passed over (exit 2 at the end).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from ffnlab import blimp
 from ffnlab.errors import FfnlabError, cli_errors
 from ffnlab.io import atomic_write_text, cache_dir
-from ffnlab.record import RECORD_NAME, SCHEMA_VERSION, read_record
+from ffnlab.record import RECORD_NAME, read_record
 
 FINAL = Path("checkpoints") / "final.ckpt"
 
@@ -66,7 +66,7 @@ def score_run(run_dir: Path, settings: dict, force: bool = False) -> dict | None
         raise EvalError(f"{run_dir}: BLiMP not scored: {block['reason']}")
     path = run_dir / RECORD_NAME
     raw = json.loads(path.read_text())
-    raw["schema"], raw["blimp"] = SCHEMA_VERSION, block
+    raw["blimp"] = block  # its schema number stays: the record's other fields follow that schema's rules
     atomic_write_text(path, json.dumps(raw, indent=2, default=str) + "\n")
     return block
 

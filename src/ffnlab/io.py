@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from ffnlab.errors import FfnlabError
 
 ENV_CACHE = "FFNLAB_CACHE"
@@ -77,23 +79,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def cache_lock(cache: str | os.PathLike, name: str) -> Iterator[None]:
-    """Hold an exclusive lock on `<cache>/locks/<name>.lock` (POSIX flock, released if the process dies), so that
+    """Hold an exclusive lock on `<cache>/locks/<name>.lock` (filelock; released if the process dies), so that
     concurrent runs of a sweep build a corpus's tokenizer and token files once: the first builds, the others
     wait and then read what it built."""
-    import fcntl
-
     path = Path(cache) / "locks" / f"{name}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a")  # noqa: SIM115 (closed below, after the lock is released)
+        lock = FileLock(str(path))
+        lock.acquire()
     except OSError as e:  # not writable, read-only, or a file where a folder should be
         raise _unwritable(path.parent, e) from e
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class FolderBusyError(FfnlabError):
+    """Another process owns the run folder."""
+
+
+RUN_LOCK = ".ffnlab.lock"
+
+
+@contextmanager
+def run_folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Own a run folder for a run's whole life (a lock file in it, released if the process dies): a second
+    ffnlab-train that would write the same folder at the same time is refused, so no folder mixes two runs."""
+    lock = FileLock(str(Path(folder) / RUN_LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as e:
+        raise FolderBusyError(f"{folder} is being written by another ffnlab-train (it holds the folder's lock); "
+                              "wait for that run to end, or give this one another folder (hydra.run.dir, or "
+                              "sweep_name for a sweep)") from e
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def ensure_writable(folder: str | os.PathLike, setting: str) -> Path:

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -216,9 +217,32 @@ def migrate(raw: dict[str, Any]) -> RunRecord:
     values["extra"] = {k: v for k, v in raw.items() if k not in names}
     if values["blimp"] is None and version < 6:
         values["blimp"] = Blimp(status="not scored", reason=NOT_SCORED_BEFORE_6)
-    if values["status"] == "ok" and (values["final"] is None or values["final"].val_loss is None):
-        raise ValueError("status 'ok' but no final validation loss")
-    return RunRecord(**values)
+    rec = RunRecord(**values)
+    problem = invalid(rec, version)
+    if problem:
+        raise ValueError(problem)
+    return rec
+
+
+def invalid(rec: RunRecord, version: int = SCHEMA_VERSION) -> str | None:
+    """Why a record that says 'ok' is not a valid finished run (None: it is, or it does not say 'ok'). The one
+    rule that skip, reuse and the report all apply (through migrate): a final validation loss that is finite
+    (the test loss too, where there is one) and equals its history's last evaluation, at the same step; from
+    schema 6 on, a config_hash that recomputes from its config and data hash (older records used older rules)."""
+    if rec.status != "ok":
+        return None
+    f = rec.final
+    if f is None or f.val_loss is None:
+        return "status 'ok' but no final validation loss"
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (f.val_loss, f.test_loss or 0.0)):
+        return f"status 'ok' but a non-finite final loss ({f.val_loss}, test {f.test_loss})"
+    if rec.history and (rec.history[-1].step != f.step or rec.history[-1].val_loss != f.val_loss):
+        last = rec.history[-1]
+        return (f"its final validation loss {f.val_loss} at step {f.step} contradicts its history's last "
+                f"evaluation ({last.val_loss} at step {last.step})")
+    if version >= 6 and rec.config and rec.config_hash != identity_hash(rec.config, rec.data_sha256):
+        return f"its config_hash {rec.config_hash} does not recompute from its config and data hash"
+    return None
 
 
 def read_record(path: str | Path) -> RunRecord | None:
@@ -245,9 +269,16 @@ def try_read_record(path: str | Path) -> RunRecord | None:
 def write_record(run_dir: str | Path, record: RunRecord) -> Path:
     """Write metrics.json atomically. A finished ('ok') record is never replaced by one that is not."""
     path = Path(run_dir) / RECORD_NAME
-    existing = try_read_record(path)
+    try:
+        existing = read_record(path)
+    except ValueError as e:  # a newer schema, a malformed or self-contradicting record: never rewritten
+        raise FileExistsError(f"{path} holds a record this ffnlab cannot vouch for ({e}); refusing to overwrite "
+                              "it: move it aside") from e
     if existing is not None and existing.status == "ok" and record.status != "ok":
         raise FileExistsError(f"{path} holds a finished run; refusing to overwrite it with a {record.status} one")
+    problem = invalid(record)
+    if problem:  # what the readers would refuse is never written
+        raise ValueError(f"not writing {path}: {problem}")
     record.schema = SCHEMA_VERSION
     atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
     return path

@@ -25,7 +25,14 @@ from ffnlab import RESULTS_REVISION, blimp, config
 from ffnlab.corpora import open_corpus
 from ffnlab.errors import ConfigError, FfnlabError, fail
 from ffnlab.ffn import VARIANTS, UnknownVariantError, get_variant
-from ffnlab.io import atomic_write_text, ensure_writable, output_dir, threads_per_job
+from ffnlab.io import (
+    FolderBusyError,
+    atomic_write_text,
+    ensure_writable,
+    output_dir,
+    run_folder_lock,
+    threads_per_job,
+)
 from ffnlab.keys import folder_exclude_keys
 from ffnlab.plan import Decision, decide
 from ffnlab.quiet import quiet_third_party
@@ -40,6 +47,7 @@ from ffnlab.record import (
     find_finished,
     git_sha,
     identity_hash,
+    read_record,
     try_read_record,
     versions,
     write_outcome,
@@ -247,7 +255,11 @@ def _save_hydra_files(run_dir: Path, cfg: DictConfig) -> None:
 
 def _decide(cfg: DictConfig, run_dir: Path, resolved: dict, data_sha: str, identity: str, multirun: bool
             ) -> tuple[Decision, Path | None, int]:
-    existing = try_read_record(run_dir)
+    try:
+        existing = read_record(run_dir)
+    except ValueError as e:  # never trusted, never rewritten: the user decides what happens to it
+        return Decision("refuse", f"its metrics.json is not a valid run record ({e.__cause__ or e}); move the "
+                                  "file aside to train this run"), None, 0
     if existing is not None and existing.status == "ok":
         return decide(existing, resolved, data_sha, RESULTS_REVISION, identity), None, 0
     donor = None
@@ -290,14 +302,25 @@ def run(cfg: DictConfig) -> float:
 
 
 def _job(cfg: DictConfig) -> float:
-    from ffnlab.lit import DivergedError
-
     quiet_third_party()  # here, not only in cli(): a launcher's worker processes run this function alone
     t_job = time.time()
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_folder_lock(run_dir):  # the folder's owner for the run's life: no second writer
+            return _owned_job(cfg, run_dir, multirun, t_job)
+    except FolderBusyError as e:
+        if not multirun:
+            fail("ffnlab-train", e)
+        log.error("%s", e)
+        return math.inf
+
+
+def _owned_job(cfg: DictConfig, run_dir: Path, multirun: bool, t_job: float) -> float:
+    from ffnlab.lit import DivergedError
+
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
         source = open_corpus(resolved["data"])
@@ -329,10 +352,11 @@ def _job(cfg: DictConfig) -> float:
         write_outcome(run_dir, "skipped", decision.reason)
         return existing.final.val_loss
     if decision.action == "refuse":
-        msg = f"{run_dir}: {decision.reason}; not overwriting it: use a new sweep_name or hydra.sweep.dir"
-        write_outcome(run_dir, "refused", msg)
-        if not multirun:
+        where = "a new sweep_name or hydra.sweep.dir" if multirun else "another hydra.run.dir"
+        msg = f"{run_dir}: {decision.reason}; not overwriting it: use {where}"
+        if not multirun:  # a single run's folder is left exactly as it was
             fail("ffnlab-train", msg)
+        write_outcome(run_dir, "refused", msg)
         log.error(msg)
         return math.inf
     _save_hydra_files(run_dir, cfg)
