@@ -37,6 +37,15 @@ COMPOSITION = [
     (["-m", "data.eval_batch_size=0,8"], "data.eval_batch_size must be at least 1"),
     (["paths.output=/proc/ffnlab-runs"], "set paths.output (or $FFNLAB_OUTPUT) to a writable folder"),
     (["blimp.pairs_per_paradigm=0"], "blimp.pairs_per_paradigm=0 must be at least 1"),
+    (["optim.lr=-0.01"], "optim.lr=-0.01 must be a positive finite number"),
+    (["optim.lr=nan"], "optim.lr=nan must be a positive finite number"),
+    (["trainer.precision=17"], "trainer.precision=17 is not a precision Lightning knows"),
+    (["seed=1180591620717411303424"], "must be between 0 and 2**63"),
+    (["perf.ffn_impl=turbo"], "perf.ffn_impl=turbo is not an FFN implementation"),
+    (["-m", "sweep_name=../../escaped", "ffn=relu,gelu"], "sweep_name=../../escaped must name one folder"),
+    (["trainer.branch_budgets=[4,8]"], "trainer.branch_budgets needs optim=wsd"),
+    (["optim=wsd", "trainer.max_steps=3", "optim.warmup_steps=0", "optim.cooldown_frac=0.1"],
+     "rounds to a cool-down of 0"),
     (["blimp.batch_size=0"], "blimp.batch_size must be at least 1"),
 ]
 

@@ -198,6 +198,7 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"diagnostics.tokens={cfg.diagnostics.tokens} is less than one window of model.seq_len="
                           f"{cfg.model.seq_len} tokens; set it to {cfg.model.seq_len} or more, or "
                           "diagnostics.enabled=false")
+    _check_values(cfg)
     b = cfg.get("blimp")
     if b is not None:
         if b.pairs_per_paradigm is not None and b.pairs_per_paradigm < 1:
@@ -227,6 +228,46 @@ def check(cfg: DictConfig) -> None:
     if cfg.data.vocab_size < 256:
         raise ConfigError(f"data.vocab_size={cfg.data.vocab_size} cannot work: a byte-level BPE has at least the "
                           "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
+
+
+PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "bf16", "16-mixed", "16-true", "16", "64-true", "64")
+FFN_IMPLS = ("naive", "fused", "recompute")  # ffnlab.ffn.IMPLS (torch-free here)
+MAX_SEED = 2**63 - 1  # torch's generators take a 64-bit seed
+
+
+def _check_values(cfg: DictConfig) -> None:
+    """Numbers and names the types allow but no run can use, each a ConfigError naming the setting."""
+    import math
+
+    from ffnlab.errors import ConfigError
+
+    o, t = cfg.optim, cfg.trainer
+    if not (math.isfinite(o.lr) and o.lr > 0):
+        raise ConfigError(f"optim.lr={o.lr} must be a positive finite number (the studies use 2e-3 to 1.6e-2)")
+    if not (math.isfinite(o.weight_decay) and o.weight_decay >= 0):
+        raise ConfigError(f"optim.weight_decay={o.weight_decay} must be a finite number ≥ 0")
+    if str(t.precision) not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={t.precision} is not a precision Lightning knows; use one of "
+                          f"{', '.join(PRECISIONS[:5])}")
+    for key in ("seed", "data_seed"):
+        if not 0 <= cfg[key] <= MAX_SEED:
+            raise ConfigError(f"{key}={cfg[key]} must be between 0 and 2**63 − 1 (a 64-bit generator seed)")
+    if cfg.perf.ffn_impl not in FFN_IMPLS:
+        raise ConfigError(f"perf.ffn_impl={cfg.perf.ffn_impl} is not an FFN implementation; use one of "
+                          f"{', '.join(FFN_IMPLS)}")
+    name = str(cfg.sweep_name)
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise ConfigError(f"sweep_name={name} must name one folder under <output>/multirun/ (no '/' or '..'), so "
+                          "that every sweep stays where plan, reuse and branching look for it")
+    if t.branch_budgets and o.get("schedule") != "wsd":
+        raise ConfigError("trainer.branch_budgets needs optim=wsd (a warmup-stable-decay schedule, whose stable "
+                          "phase shorter budgets can branch from); drop it or choose optim=wsd")
+    if o.get("schedule") == "wsd" and o.cooldown_frac is not None and 0 < o.cooldown_frac <= 1:
+        from ffnlab.schedules import cooldown_start
+
+        if cooldown_start(t.max_steps, o.cooldown_frac) >= t.max_steps:
+            raise ConfigError(f"optim.cooldown_frac={o.cooldown_frac} of trainer.max_steps={t.max_steps} rounds to "
+                              "a cool-down of 0 steps; raise one of them")
 
 
 def register() -> None:

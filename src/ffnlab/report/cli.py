@@ -416,6 +416,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder to write (e.g. results/shazeer)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for rank agreement")
     args = p.parse_args(argv)
+    if args.bootstrap < 0:
+        p.error(f"--bootstrap {args.bootstrap}: the number of resamples is 0 (no intervals) or more")
     warnings.simplefilter("always")
     warnings.formatwarning = lambda msg, *a, **k: f"ffnlab-report: warning: {msg}\n"
     if args.out.exists() and not args.out.is_dir():
