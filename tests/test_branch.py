@@ -95,3 +95,15 @@ def test_each_ladder_size_trains_at_the_learning_rate_its_committed_sweep_found_
         for size in ("xs", "s", "m"):
             cfg = compose("train", overrides=["experiment=scaling", f"scale={size}"])
             assert cfg.optim.lr == pytest.approx(best[cfg.model.d_model]), size
+
+
+def test_a_truncated_parent_checkpoint_is_set_aside_and_the_branch_trains_from_scratch(env, tmp_path):
+    ffnlab_train("-m", "trainer.max_steps=32", "ffn=relu", "seed=0", *TINY, *WSD, "trainer.branch_budgets=[16,32]",
+                 "sweep_name=ladder", env=env, cwd=tmp_path)
+    (kept,) = (tmp_path / "multirun").glob("ladder/*/checkpoints/stable-12-*.ckpt")
+    kept.write_bytes(kept.read_bytes()[:1000])  # a parent cut off mid-write
+    proc = ffnlab_train("-m", "trainer.max_steps=16", "ffn=relu", "seed=0", *TINY, *WSD,
+                        "trainer.branch_budgets=[16,32]", "sweep_name=ladder", env=env, cwd=tmp_path)
+    short = next(r for r in records(tmp_path / "multirun").values() if r["steps"] == 16)
+    assert short["status"] == "ok" and short["branched_from"] is None and short["resumed_from_step"] is None
+    assert kept.with_suffix(".ckpt.unreadable").is_file() and "unreadable; set aside" in proc.stderr + proc.stdout

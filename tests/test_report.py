@@ -420,10 +420,17 @@ def test_the_report_prints_the_sweep_that_adds_the_missing_seeds():
 
     s = pd.DataFrame({"significant": [False, False, True], "seeds_needed": [math.nan, 7.0, 3.0],
                       "n_seeds": [3, 3, 3]}, index=pd.Index(["relu", "glu", "swiglu"], name="ffn"))
-    runs = pd.DataFrame({"cfg.sweep_name": ["shazeer"] * 3})
+    runs = pd.DataFrame({"cfg.sweep_name": ["shazeer"] * 3,
+                         "run_dir": [f"shazeer/ffn={v},seed=0" for v in ("relu", "glu", "swiglu")]})
     assert more_seeds_command(runs, s) == "ffnlab-train -m experiment=shazeer ffn=relu,glu seed=0,1,2,3,4,5,6"
     assert more_seeds_command(runs, s.assign(seeds_needed=[math.nan, 2.0, 3.0])) is None  # glu has enough already
-    assert "<the sweep's overrides>" in more_seeds_command(pd.DataFrame({"cfg.sweep_name": ["adhoc"]}), s)
+    # a study of one setting, not from an experiment file: its own overrides and folder, so that run verbatim
+    # it plans only the new seeds of the same configuration
+    adhoc = pd.DataFrame({"cfg.sweep_name": ["adhoc"] * 2,
+                          "run_dir": [f"adhoc/ffn={v},model=tiny,seed=0,trainer.max_steps=16"
+                                      for v in ("relu", "glu")]})
+    assert more_seeds_command(adhoc, s) == ("ffnlab-train -m sweep_name=adhoc model=tiny trainer.max_steps=16 "
+                                            "ffn=relu,glu seed=0,1,2,3,4,5,6")
     # One setting of a study that spans several (a size and budget of a ladder): the command narrows to it.
     ladder = pd.DataFrame({"cfg.sweep_name": ["shazeer"] * 2,
                            "run_dir": ["scaling/ffn=relu,scale=s,seed=0,trainer.max_steps=8000",
@@ -431,7 +438,7 @@ def test_the_report_prints_the_sweep_that_adds_the_missing_seeds():
     assert more_seeds_command(ladder, s, setting=ladder) == ("ffnlab-train -m experiment=shazeer scale=s "
                                                              "trainer.max_steps=8000 ffn=relu,glu seed=0,1,2,3,4,5,6")
     odd = ladder.assign(run_dir=["scaling/run-a", "scaling/run-b"])  # folders not named by their overrides
-    assert "experiment=shazeer <the setting's overrides> ffn=" in more_seeds_command(odd, s, setting=odd)
+    assert "experiment=shazeer <the sweep's own overrides> ffn=" in more_seeds_command(odd, s, setting=odd)
 
 
 def test_loss_correlations_rank_each_statistic_against_the_loss_at_its_horizon():

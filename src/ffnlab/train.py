@@ -90,6 +90,17 @@ def _resume_point(ckpt_dir: Path) -> tuple[Path | None, int, str | None]:
     return path, int(ckpt["global_step"]), ckpt.get("ffnlab", {}).get("config_hash")
 
 
+def _readable(path: Path) -> bool:
+    """Whether a checkpoint file loads (a truncated or corrupt one does not)."""
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+        return True
+    except Exception:
+        return False
+
+
 def _reset_peak_rss() -> None:
     """Reset the kernel's peak-RSS mark (Linux), so a run in a multi-run process reports its own peak."""
     try:
@@ -341,6 +352,11 @@ def _owned_job(cfg: DictConfig, run_dir: Path, multirun: bool, t_job: float) -> 
         if decision.action == "train" and multirun and cfg.get("reuse_runs", False):
             found = branch.find_branch(output_dir(cfg.paths.output) / "multirun", run_dir,
                                        branch.stable_point(resolved), prefix)
+            if found is not None and not _readable(found):  # set aside, as a resumed run's would be
+                log.warning("branch %s: the parent checkpoint %s is unreadable; set aside as .unreadable, "
+                            "training from scratch", run_dir, found)
+                found.rename(found.with_suffix(".ckpt.unreadable"))
+                found = None
             if found is not None:
                 resume, start_step, branched_from = found, branch.stable_point(resolved), str(found)
                 log.info("branch %s: from %s (step %d)", run_dir, found, start_step)

@@ -163,7 +163,7 @@ def _shared_overrides(runs: pd.DataFrame) -> str | None:
     (Hydra's override_dirname, `ffn=gelu,scale=s,seed=0,trainer.max_steps=8000` → `scale=s
     trainer.max_steps=8000`); None where a folder's name is no such list."""
     shared = None
-    for name in runs["run_dir"]:
+    for name in runs.get("run_dir", pd.Series([], dtype=object)):
         pairs = [part.split("=", 1) for part in str(name).rsplit("/", 1)[-1].split(",")]
         if not all(len(pair) == 2 and pair[0] for pair in pairs):
             return None
@@ -182,20 +182,27 @@ def more_seeds_command(runs: pd.DataFrame, s: pd.DataFrame, cap: int = 50,
 
     if "seeds_needed" not in s:
         return None
-    open_ = s[~s["significant"].fillna(False).astype(bool) & s["seeds_needed"].notna()]
-    open_ = open_[open_["seeds_needed"] > open_["n_seeds"]]
+    # the primary test's forecast: the seed blocks that would resolve a Δ (seed-blocked), else Welch's seeds
+    need = "blocks_needed" if "test" in s and (s["test"] == "seed-blocked").any() else "seeds_needed"
+    open_ = s[~s["significant"].fillna(False).astype(bool) & s[need].notna()]
+    open_ = open_[open_[need] > open_["n_seeds"]]
     if open_.empty:
         return None
-    seeds = int(min(open_["seeds_needed"].max(), cap))
+    seeds = int(min(open_[need].max(), cap))
     names = ",".join([stats.BASELINE, *[n for n in open_.index if n != stats.BASELINE]])
     study = runs.get("cfg.sweep_name", pd.Series(dtype=object)).dropna().unique()
     known = len(study) == 1 and (REPO_ROOT / "conf" / "experiment" / f"{study[0]}.yaml").is_file()
-    sweep = f"experiment={study[0]}" if known else "<the sweep's overrides>"
-    if setting is not None:
-        narrow = _shared_overrides(setting)
-        sweep += f" {narrow}" if narrow else " <the setting's overrides>"
+    sweep = f"experiment={study[0]}" if known else (f"sweep_name={study[0]}" if len(study) == 1 else
+                                                     "<the sweep's overrides>")
+    # the overrides every run's folder name carries (model=tiny, a budget, a size): without them the command
+    # would plan runs of another configuration into the same study folder
+    narrow = _shared_overrides(setting if setting is not None else runs)
+    if narrow:
+        sweep += f" {narrow}"
+    elif narrow is None:
+        sweep += " <the sweep's own overrides>"
     return f"ffnlab-train -m {sweep} ffn={names} seed={','.join(map(str, range(seeds)))}" + \
-        (f"  (capped at {cap} seeds)" if open_["seeds_needed"].max() > cap else "")
+        (f"  (capped at {cap} seeds)" if open_[need].max() > cap else "")
 
 
 def _diagnostic_figures(points: pd.DataFrame, dsum: pd.DataFrame, s: pd.DataFrame, figdir: Path) -> None:
@@ -428,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
         setting = result["runs"][labels == label] if label else None
         command = more_seeds_command(result["runs"], s.set_index("ffn"), setting=setting)
         if command:
-            print(f"{label + ': ' if label else ''}to resolve every Δ vs ReLU (table.md, seeds to resolve), add seeds:"
+            print(f"{label + ': ' if label else ''}to resolve every Δ vs ReLU (table.md), add seeds:"
                   f"\n  {command}")
     written = [f for f in json.loads((args.out / MANIFEST).read_text()) if "/" not in f]  # the manifest's top level
     print(f"wrote {args.out}/: {' '.join(written)} figures/ "
