@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+from ffnlab.record import identity_hash
 from ffnlab.report.cli import main as report_main
 
 ROOT = Path(__file__).parents[1]
@@ -46,7 +47,9 @@ def test_notebook_executes(path, small_sweep, tmp_path, monkeypatch):
     clone = sweep / "other-lr"  # relu seed 0 at another learning rate, with a loss that pooling would show
     shutil.copytree(next(sweep.glob("*ffn=relu,*seed=0*")), clone)
     rec = json.loads((clone / "metrics.json").read_text())
-    rec["config"]["optim"]["lr"], rec["config_hash"], rec["final"]["val_loss"] = 0.5, "different", 99.0
+    rec["config"]["optim"]["lr"] = 0.5
+    rec["config_hash"] = identity_hash(rec["config"], rec["data"]["sha256"])  # a valid record of another lr
+    rec["final"]["val_loss"] = rec["history"][-1]["val_loss"] = 99.0
     (clone / "metrics.json").write_text(json.dumps(rec))
     nb = _execute(path, sweep, tmp_path, monkeypatch)
     if path.name == "explore_results.ipynb":

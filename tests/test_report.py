@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from ffnlab.record import identity_hash
 from ffnlab.report.cli import main as report_main
 from ffnlab.report.paper import SHAZEER
 from ffnlab.report.stats import holm, rank_corr_rows, rank_differences, welch
@@ -129,8 +130,8 @@ def test_mixed_settings_are_split_never_averaged(report, recwarn):
     shutil.copytree(other, clone)
     rec = json.loads((clone / "metrics.json").read_text())
     rec["config"]["model"]["d_model"] = 64
-    rec["config_hash"] = "different"
-    rec["final"]["val_loss"] = 99.0
+    rec["config_hash"] = identity_hash(rec["config"], rec["data"]["sha256"])  # a valid record of another size
+    rec["final"]["val_loss"] = rec["history"][-1]["val_loss"] = 99.0
     (clone / "metrics.json").write_text(json.dumps(rec))
     report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
     s = pd.read_csv(out / "summary.csv")
@@ -271,6 +272,7 @@ def test_keys_that_are_not_identity_never_split_a_report(report):
                 node[head] = {}
             node = node[head]
         node[last] = "only-here"
+    rec["config_hash"] = identity_hash(rec["config"], rec["data"]["sha256"])  # as if written with these values
     path.write_text(json.dumps(rec))
     report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
     s = pd.read_csv(out / "summary.csv")
@@ -284,7 +286,9 @@ def test_runs_on_other_data_are_another_setting_even_with_the_same_config(report
     clone = sweep / "edited-corpus"
     shutil.copytree(next(sweep.glob("*ffn=relu,*seed=0,*")), clone)
     rec = json.loads((clone / "metrics.json").read_text())
-    rec["data"]["sha256"], rec["final"]["val_loss"] = "0" * 64, 99.0
+    rec["data"]["sha256"] = "0" * 64
+    rec["config_hash"] = identity_hash(rec["config"], rec["data"]["sha256"])
+    rec["final"]["val_loss"] = rec["history"][-1]["val_loss"] = 99.0
     (clone / "metrics.json").write_text(json.dumps(rec))
     report_main([str(sweep), "--out", str(out), "--bootstrap", "50"])
     s = pd.read_csv(out / "summary.csv")

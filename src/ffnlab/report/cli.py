@@ -252,7 +252,7 @@ def _scaling(runs: pd.DataFrame, out: Path, n_boot: int, figures: bool) -> None:
     spent = sc.compute_spent(runs)
     classified = fd.classify(cells)
     blocks = decisive.contrasts(runs)
-    sections = [sc.verdict_markdown(runs, cells, agree), decisive.markdown(blocks),
+    sections = [sc.verdict_markdown(runs, cells, agree, decisive.sentence(blocks)), decisive.markdown(blocks),
                 fd.markdown(classified, fd.margins(runs, classified), agree),
                 sc.largest_markdown(cells), sc.markdown(cells, fits),
                 _agreement_section(runs, agree), sc.compute_markdown(spent)]

@@ -77,6 +77,19 @@ def stopping(t: pd.DataFrame) -> str:
     return state + "." + forecast
 
 
+def sentence(t: pd.DataFrame) -> str:
+    """The verdict's sentence on gating over the best ungated activations, at the primary cell."""
+    if t.empty:
+        return ""
+    primary = t[(t["tokens"] == t["tokens"].max()) & (t["family"] == 2)]
+    if primary.empty:
+        return ""
+    parts = [f"{r.name} {r.estimate:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] ({r.verdict})" for r in primary.itertuples()]
+    return (f"Gating against GELU and Swish there, by the pre-registered contrasts (seed-blocked, "
+            f"{int(primary['blocks'].iloc[0])} blocks): " + "; ".join(parts) + " (difference: the interval excludes 0 "
+            f"and Holm holds; equivalent: the 90% interval lies inside ±{blocked.DELTA:g} nats).")
+
+
 def _f(x: float, fmt: str = "{:+.4f}") -> str:
     return "–" if x is None or not math.isfinite(x) else fmt.format(x)
 

@@ -391,7 +391,7 @@ def _names(rows: pd.DataFrame) -> str:
     return ", ".join(f"{r.ffn} ({r.delta:+.3f} [{r.delta_lo:+.3f}, {r.delta_hi:+.3f}])" for r in rows.itertuples())
 
 
-def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -> str:
+def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame, gating: str = "") -> str:
     """The scaling view in words, every number read from the tables below it: who leads ReLU at the largest
     size and budget (and whether its interval excludes 0), how the gated variants' mean Δ moves across sizes at
     one budget and across budgets at the largest size, the headline variants' compute multipliers there, and the
@@ -415,6 +415,8 @@ def verdict_markdown(runs: pd.DataFrame, c: pd.DataFrame, agree: pd.DataFrame) -
             + (f", and {_names(trail)} {'trails' if len(trail) == 1 else 'trail'} it so" if len(trail) else "")
             + ("; " + ("none" if held == 0 else f"{held} of them") + (" survives" if held <= 1 else " survive")
                + " Holm's correction over the cell's variants" if len(lead) + len(trail) else "") + "."]
+    if gating:
+        text.append(gating)
     common, covered = gated_set(runs, c)
     if common:
         g = c[c["ffn"].isin(common) & c["size"].isin(covered)]

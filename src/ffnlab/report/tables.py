@@ -172,10 +172,15 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
         row = final[final["reference"].str.startswith(prefix)] if len(final) else final
         if len(row) and not math.isnan(row.iloc[0]["spearman_rho"]):
             r = row.iloc[0]
-            rho = r["spearman_rho"]
-            held = "held" if rho >= 0.7 else ("partly held" if rho > 0.3 else "did not hold")
+            rho, p = r["spearman_rho"], r.get("rho_p", math.nan)
+            if math.isfinite(p) and p >= 0.05:
+                held = "did not agree beyond chance (the exact permutation test does not reject ρ = 0)"
+            else:
+                held = "held" if rho >= 0.7 else ("partly held" if rho > 0.3 else "did not hold")
             parts.append(f"Against {text} the ordering {held}: Spearman ρ = {rho:.2f} (bootstrap 95% interval "
-                         f"{r['rho_lo']:.2f} to {r['rho_hi']:.2f}) over {r['n_variants']} variants.")
+                         f"{r['rho_lo']:.2f} to {r['rho_hi']:.2f}, permutation p {p:.2g}, "
+                         f"{r.get('pairs_concordant', math.nan):.0%} of variant pairs in the paper's order) over "
+                         f"{r['n_variants']} variants.")
     if len(final) and "shazeer_65k" in s:
         moved = rank_differences(s, "shazeer_65k")
         if moved:
@@ -218,16 +223,19 @@ def headline(s: pd.DataFrame, verdict_text: str, title: str = "") -> str:
 
 
 def agreement_markdown(agree: pd.DataFrame, verdict_text: str) -> str:
-    lines = ["| ours | reference | variants | Spearman ρ [95% bootstrap] | Kendall τ [95% bootstrap] |",
-             "|---|---|---|---|---|"]
+    lines = ["| ours | reference | variants | Spearman ρ [95% bootstrap] | permutation p | pairs in the paper's order "
+             "| Kendall τ [95% bootstrap] |", "|---|---|---|---|---|---|---|"]
     for _, r in agree.iterrows():
         ours = "final" if r["ours"] == "final" else "early (1/8)"
         lines.append(f"| {ours} | {r['reference']} | {r['n_variants']} | {_f(r['spearman_rho'], '{:.2f}')} "
-                     f"[{_f(r['rho_lo'], '{:.2f}')}, {_f(r['rho_hi'], '{:.2f}')}] | {_f(r['kendall_tau'], '{:.2f}')} "
+                     f"[{_f(r['rho_lo'], '{:.2f}')}, {_f(r['rho_hi'], '{:.2f}')}] | {_f(r.get('rho_p'), '{:.2g}')} | "
+                     f"{_f(r.get('pairs_concordant'), '{:.0%}')} | {_f(r['kendall_tau'], '{:.2f}')} "
                      f"[{_f(r['tau_lo'], '{:.2f}')}, {_f(r['tau_hi'], '{:.2f}')}] |")
     lines += ["", "Rank correlation of our mean validation loss per variant (final, or at 1/8 of the budget against "
               "the papers' own 1/8-budget columns) with each paper column, over the variants both have. The interval "
-              "resamples seeds within each variant.", "", "**Verdict.** " +
+              "resamples seeds within each variant; permutation p: the exact two-sided test of ρ over every "
+              "ordering of the variants; pairs: the share of variant pairs ordered as the paper orders them.", "",
+              "**Verdict.** " +
               verdict_text, ""]
     return "\n".join(lines)
 
