@@ -42,10 +42,18 @@ def test_seed_offsets_cancel_and_the_interval_matches_the_two_way_anova():
     assert r.p < 0.001 < welch.pvalue
 
 
-def test_a_seed_missing_one_variant_is_not_a_block():
-    c = cell({"relu": 0.0, "gelu": -0.02})
-    c = c[~((c["ffn"] == "gelu") & (c["seed"] == 3))]
-    assert blocked.fit(c).blocks == 3
+def test_a_seed_missing_one_variant_is_an_incomplete_block_and_the_fit_still_removes_the_seed():
+    c = cell({"relu": 0.0, "gelu": -0.02, "swish": -0.01}, noise={"swish": [0.001, -0.001, 0.002, 0.0]})
+    c = c[~((c["ffn"] == "gelu") & (c["seed"] == 3))]  # seed 3 (offset +0.1) lacks gelu
+    f = blocked.fit(c)
+    assert f.blocks == 4 and f.table.isna().sum().sum() == 1
+    r = blocked.contrast(f, {"gelu": 1, "relu": -1})
+    assert r.estimate == pytest.approx(-0.02, abs=1e-3)  # swish's noise (≤ 0.002) aside, the true effect
+    raw = c[c.ffn == "gelu"].final_val_loss.mean() - c[c.ffn == "relu"].final_val_loss.mean()
+    assert abs(raw + 0.02) > 0.01  # raw means mix in seed 3's offset
+    lone = c[c["seed"] != 1]
+    lone = pd.concat([lone, pd.DataFrame([{"ffn": "relu", "seed": 9, "final_val_loss": 9.0}])])
+    assert blocked.fit(lone).blocks == 3  # a seed with one variant is no block
 
 
 def test_unequal_spread_falls_back_to_paired_differences():

@@ -29,36 +29,42 @@ POCOCK_ALPHA = 0.0182  # nominal level per look for 4 looks (5..8 blocks), two-s
 class Fit:
     """A cell's two-way fit over its complete blocks."""
 
-    table: pd.DataFrame  # variant × seed losses (complete blocks only)
+    table: pd.DataFrame  # variant × seed losses (NaN: a variant missing from that block)
     resid_sd: float  # pooled residual standard deviation
     df: int  # (variants − 1)(blocks − 1)
     spread_p: float  # Brown–Forsythe p for equal residual spread across variants (NaN below 3 blocks: untestable)
     method: str  # "pooled" (the two-way fit) or "paired" (per-block contrasts: the spread differs)
     model: object | None  # the statsmodels result (None where it cannot be fitted)
+    reference: str = "relu"  # the variant the fit's treatment coding measures from
 
     @property
     def blocks(self) -> int:
         return self.table.shape[1]
 
 
-def complete_blocks(cell: pd.DataFrame, value: str = "final_val_loss") -> pd.DataFrame:
-    """variant × seed table of `value`, keeping only the seeds every variant of the cell has (a complete block)."""
+def block_table(cell: pd.DataFrame, value: str = "final_val_loss") -> pd.DataFrame:
+    """variant × seed table of `value` over the seeds that hold two variants or more (a seed with one variant
+    says nothing about a difference); a missing cell stays NaN (an incomplete block)."""
     table = cell.pivot_table(index="ffn", columns="seed", values=value, aggfunc="mean")
-    return table.dropna(axis=1, how="any").sort_index(axis=1)
+    return table.loc[:, table.notna().sum() >= 2].sort_index(axis=1)
 
 
 def fit(cell: pd.DataFrame, value: str = "final_val_loss", baseline: str = "relu") -> Fit:
-    """The two-way fit `value ~ C(ffn) + C(seed)` over the cell's complete blocks (ReLU the reference level)."""
+    """The two-way fit `value ~ C(ffn) + C(seed)` by least squares over every seed holding two variants or more
+    (ReLU the reference level). With every variant at every seed it is the randomized complete block design's
+    analysis; a seed some variant lacks is an incomplete block, and the contrasts are the fit's, not raw means."""
     import statsmodels.formula.api as smf
 
-    table = complete_blocks(cell, value)
+    table = block_table(cell, value)
     v, b = table.shape
     if v < 2 or b < 2:
         return Fit(table, math.nan, 0, math.nan, "pooled", None)
-    long = table.stack().rename("y").reset_index()
+    long = table.stack().rename("y").reset_index().dropna(subset=["y"])
     long["ffn"], long["seed"] = long["ffn"].astype(str), long["seed"].astype(str)
     ref = baseline if baseline in table.index else str(table.index[0])
     model = smf.ols(f"y ~ C(ffn, Treatment('{ref}')) + C(seed)", data=long).fit()
+    if model.df_resid < 1:
+        return Fit(table, math.nan, 0, math.nan, "pooled", None)
     spread_p = math.nan
     if b >= 3:  # with 2 blocks a variant's two residuals are ±r: its spread is not testable
         resid = long.assign(r=model.resid.to_numpy())
@@ -66,7 +72,7 @@ def fit(cell: pd.DataFrame, value: str = "final_val_loss", baseline: str = "relu
         with np.errstate(invalid="ignore", divide="ignore"):  # residuals all 0: no spread to compare (NaN)
             spread_p = float(st.levene(*groups, center="median").pvalue)
     method = "paired" if spread_p < SPREAD_ALPHA else "pooled"
-    return Fit(table, float(np.sqrt(model.scale)), int(model.df_resid), spread_p, method, model)
+    return Fit(table, float(np.sqrt(model.scale)), int(model.df_resid), spread_p, method, model, ref)
 
 
 @dataclass
@@ -86,21 +92,29 @@ class Contrast:
 def contrast(f: Fit, weights: dict[str, float], name: str = "") -> Contrast:
     """Σ w·mean(variant) with its intervals: from the pooled fit, or from per-block contrast values (paired)."""
     w = pd.Series(weights, dtype=float).reindex(f.table.index).fillna(0.0)
-    missing = set(weights) - set(f.table.index)
+    missing = {v for v, x in weights.items() if x} - set(f.table.index)
     if missing or f.model is None or f.blocks < 2:
         return Contrast(name, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, f.method)
-    if f.method == "paired":
-        per_block = (f.table.mul(w, axis=0)).sum(axis=0).to_numpy()
-        est, se, df = float(per_block.mean()), float(per_block.std(ddof=1) / math.sqrt(len(per_block))), len(
-            per_block) - 1
-    else:
-        est = float((f.table.mean(axis=1) * w).sum())
-        se = f.resid_sd * math.sqrt(float((w**2).sum()) / f.blocks)
-        df = f.df
-    return _intervals(name, est, se, df, f.method)
+    if f.method == "paired":  # each block's own contrast, over the blocks that hold every variant it names
+        support = [v for v in w.index if w[v] != 0]
+        rows = f.table.loc[support].dropna(axis=1)
+        per_block = rows.mul(w[support], axis=0).sum(axis=0).to_numpy()
+        if len(per_block) < 2:
+            return _intervals(name, math.nan, math.nan, 0, f.method)
+        est, se = float(per_block.mean()), float(per_block.std(ddof=1) / math.sqrt(len(per_block)))
+        return _intervals(name, est, se, len(per_block) - 1, f.method)
+    names = f.model.params.index
+    level = lambda v: f"C(ffn, Treatment('{f.reference}'))[T.{v}]"  # noqa: E731
+    vec = np.array([w.get(n.split("[T.")[1][:-1], 0.0) if n.startswith("C(ffn") else 0.0 for n in names])
+    assert all(level(v) in names for v in w.index if v != f.reference and w[v] != 0)
+    est = float(vec @ f.model.params.to_numpy())
+    se = float(np.sqrt(vec @ f.model.cov_params().to_numpy() @ vec))
+    return _intervals(name, est, se, f.df, f.method)
 
 
 def _intervals(name: str, est: float, se: float, df: float, method: str) -> Contrast:
+    if not math.isfinite(est):
+        return Contrast(name, est, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, df, method)
     if not (se > 0 and df > 0):
         return Contrast(name, est, est, est, 1.0 if est == 0 else 0.0, est, est, se, df, method)
     t95, t90 = st.t.ppf(0.975, df), st.t.ppf(0.95, df)

@@ -163,7 +163,8 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
 
 
 def _blocked_columns(ok: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Δ vs ReLU from the seed-blocked fit (ffnlab.report.blocked) over the setting's complete blocks: its 95%
+    """Δ vs ReLU from the seed-blocked fit (ffnlab.report.blocked) over the setting's blocks (its estimate: the
+    raw difference of means where every variant ran every seed, the fit's where a block is incomplete), its 95%
     interval, p, Holm p, the verdict (difference / equivalent / unresolved), the blocks that would resolve it, the
     blocks and the method (pooled, or paired where the residual spread differs between variants)."""
     from ffnlab.report import blocked
@@ -171,10 +172,10 @@ def _blocked_columns(ok: pd.DataFrame, alpha: float) -> pd.DataFrame:
     f = blocked.fit(ok)
     t = blocked.table(f, {n: {n: 1.0, BASELINE: -1.0} for n in f.table.index if n != BASELINE})
     if t.empty:
-        return pd.DataFrame(columns=["blocked_lo", "blocked_hi", "p_blocked", "p_blocked_holm", "blocked_verdict",
-                                     "blocks_needed", "blocks", "blocked_method"])
-    return pd.DataFrame({"blocked_lo": t["lo"], "blocked_hi": t["hi"], "p_blocked": t["p"],
-                         "p_blocked_holm": t["p_holm"], "blocked_verdict": t["verdict"],
+        return pd.DataFrame(columns=["blocked_delta", "blocked_lo", "blocked_hi", "p_blocked", "p_blocked_holm",
+                                     "blocked_verdict", "blocks_needed", "blocks", "blocked_method"])
+    return pd.DataFrame({"blocked_delta": t["estimate"], "blocked_lo": t["lo"], "blocked_hi": t["hi"],
+                         "p_blocked": t["p"], "p_blocked_holm": t["p_holm"], "blocked_verdict": t["verdict"],
                          "blocks_needed": t["blocks_needed"], "blocks": t["blocks"], "blocked_method": t["method"]})
 
 

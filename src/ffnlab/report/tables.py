@@ -35,7 +35,7 @@ def _seeds(r) -> str:
 
 def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     head = ["FFN", "n", "val loss (mean ± std)", "ppl", "bpb", "Δ vs ReLU (nats)", "Δ %",
-            "seed-blocked 95% CI (p, Holm)", "blocked verdict (blocks to resolve)", "Welch 95% CI",
+            "seed-blocked Δ [95% CI] (p, Holm)", "blocked verdict (blocks to resolve)", "Welch 95% CI",
             f"p (Welch, {CORRECTION})", "seeds to resolve (Welch)", "paired-by-seed 95% CI (p)", "early loss", "rank",
             "d_ff",
             "FFN params (Δ%)", "FLOPs/token", "tok/s", "peak GPU MB" if "peak_gpu_mb" in s else "peak MB",
@@ -53,7 +53,8 @@ def table_rows(s: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             _pm(r["val_loss"], r["val_loss_std"]), _f(r["val_ppl"], "{:.1f}"), _f(r["val_bpb"]),
             _f(r.get("delta"), "{:+.3f}"), _f(r.get("delta_pct"), "{:+.2f}"),
             "(baseline)" if name == BASELINE else (
-                f"[{_f(r.get('blocked_lo'), '{:+.3f}')}, {_f(r.get('blocked_hi'), '{:+.3f}')}] "
+                f"{_f(r.get('blocked_delta'), '{:+.3f}')} [{_f(r.get('blocked_lo'), '{:+.3f}')}, "
+                f"{_f(r.get('blocked_hi'), '{:+.3f}')}] "
                 f"({_f(r.get('p_blocked'), '{:.3g}')}, {_f(r.get('p_blocked_holm'), '{:.3g}')}{sig})"
                 if blocked_primary else "–"),
             "" if name == BASELINE else verdict,
@@ -83,7 +84,8 @@ def markdown(s: pd.DataFrame, title: str = "") -> str:
     lines += ["", "Loss: final validation loss, nats per token. Δ: mean over seeds minus ReLU's mean. **Seed-blocked "
               "(the primary test):** every variant of a seed starts from the same non-FFN initial weights and reads "
               "the same batches, so a seed is a block and the setting a randomized complete block design; the fit "
-              "loss ~ variant + seed (statsmodels OLS over the seeds every variant has) gives Δ's 95% interval on "
+              "loss ~ variant + seed (statsmodels OLS; a seed some variant lacks is an incomplete block, and Δ is then "
+              "the fit's, not the raw difference of means) gives Δ's 95% interval on "
               "the pooled residual, its p and the Holm-adjusted p over the variants (* = below 0.05); where the "
               "residual spread differs between variants (Brown–Forsythe p < 0.01) each Δ is taken block by block "
               "instead (paired). Verdict: difference (interval excludes 0, Holm p < 0.05), equivalent (90% "
@@ -102,7 +104,7 @@ def markdown(s: pd.DataFrame, title: str = "") -> str:
 
 
 # The paper-sized subset of table_rows' columns that the LaTeX table keeps, by name.
-LATEX_COLUMNS = ("FFN", "n", "val loss (mean ± std)", "Δ vs ReLU (nats)", "seed-blocked 95% CI (p, Holm)",
+LATEX_COLUMNS = ("FFN", "n", "val loss (mean ± std)", "Δ vs ReLU (nats)", "seed-blocked Δ [95% CI] (p, Holm)",
                  "early loss", "rank", "Shazeer 65k (Δ)", "Narang final (Δ)")
 
 
@@ -199,9 +201,9 @@ def headline(s: pd.DataFrame, verdict_text: str, title: str = "") -> str:
     for name, r in s.iterrows():
         base = name == BASELINE
         sig = _star(r)
-        lo, hi, pcol = (("blocked_lo", "blocked_hi", "p_blocked_holm") if r.get("test") == "seed-blocked"
-                        else ("delta_lo", "delta_hi", "p_holm"))
-        delta = "" if base else (f"{_f(r.get('delta'), '{:+.3f}')} [{_f(r.get(lo), '{:+.3f}')}, "
+        est, lo, hi, pcol = (("blocked_delta", "blocked_lo", "blocked_hi", "p_blocked_holm")
+                             if r.get("test") == "seed-blocked" else ("delta", "delta_lo", "delta_hi", "p_holm"))
+        delta = "" if base else (f"{_f(r.get(est), '{:+.3f}')} [{_f(r.get(lo), '{:+.3f}')}, "
                                  f"{_f(r.get(hi), '{:+.3f}')}]")
         pr = paper_rank.get(name) if paper_rank is not None else None
         lines.append("| " + " | ".join([
