@@ -42,3 +42,16 @@ def test_a_retyped_number_is_caught(tmp_path):
     readme.write_text(docs.render(readme, tmp_path))
     assert docs.stale(tmp_path) == [] and "| relu | 4.402 |" in readme.read_text()
     assert readme.read_text().startswith("Intro\n") and readme.read_text().endswith("<!-- /include -->\nEnd\n")
+
+
+def test_a_claim_sentence_must_cite_a_generated_file(tmp_path):
+    doc = tmp_path / "README.md"
+    doc.write_text("# X\n\nSwiGLU beats ReLU by 0.02 nats.\n\n- GELU trails it ([table](results/x/table.md)).\n\n"
+                   "Does gating pay? We ask whether it holds.\n\n<!-- include results/h.md table -->\n"
+                   "GLU is significantly worse.\n<!-- /include -->\n\n```\nrelu beats all\n```\n")
+    assert docs.unsupported_claims(doc) == ["SwiGLU beats ReLU by 0.02 nats."]
+
+
+def test_no_readme_claims_a_finding_without_citing_the_generated_file_it_rests_on():
+    bad = {str(d.relative_to(docs.REPO_ROOT)): docs.unsupported_claims(d) for d in docs.claim_documents()}
+    assert {k: v for k, v in bad.items() if v} == {}, "cite the generated file (results/...) in the paragraph"

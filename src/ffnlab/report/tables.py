@@ -265,6 +265,7 @@ def settings_markdown(summary: pd.DataFrame) -> str:
         cells += [b["setting"], _f(b["val_loss"]), "" if n == BASELINE else _f(b["val_loss"] - relu_best, "{:+.3f}")]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Final validation loss, mean ± std over seeds, per setting; Δ vs ReLU at the same setting (* = "
-              f"significant there, Welch with {CORRECTION}). Best setting: the one with each variant's lowest mean "
+              f"significant there by the primary test of table.md: seed-blocked, {CORRECTION}-adjusted; Welch's "
+              "where fewer than two seeds are shared). Best setting: the one with each variant's lowest mean "
               "loss; picking it on the validation split flatters every variant alike.", ""]
     return "\n".join(lines)
