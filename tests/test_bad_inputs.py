@@ -30,23 +30,23 @@ COMPOSITION = [
     (["model.dropout=[1]"], "could not be converted to Float"),
     (["data=nope"], "choose one of: c4, embedded, pg19, pgbooks, text"),
     (["-m", "ffn=relu,gelu", "optim.lrr=1e-3,2e-3"], "Key 'lrr' not in 'OptimSection'"),
-    (["trainer.max_steps=0"], "trainer.max_steps must be at least 1"),
-    (["trainer.max_steps=-1"], "trainer.max_steps must be at least 1"),
-    (["data.vocab_size=0"], "data.vocab_size=0 cannot work"),
-    (["data.batch_size=0"], "data.batch_size must be at least 1"),
-    (["-m", "data.eval_batch_size=0,8"], "data.eval_batch_size must be at least 1"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0 must be at least 1"),
+    (["trainer.max_steps=-1"], "trainer.max_steps=-1 must be at least 1"),
+    (["data.vocab_size=0"], "data.vocab_size=0 must be between 256"),
+    (["data.batch_size=0"], "data.batch_size=0 must be at least 1"),
+    (["-m", "data.eval_batch_size=0,8"], "data.eval_batch_size=0 must be at least 1"),
     (["paths.output=/proc/ffnlab-runs"], "set paths.output (or $FFNLAB_OUTPUT) to a writable folder"),
-    (["blimp.pairs_per_paradigm=0"], "blimp.pairs_per_paradigm=0 must be at least 1"),
+    (["blimp.pairs_per_paradigm=0"], "blimp.pairs_per_paradigm=0 must be null or at least 1"),
     (["optim.lr=-0.01"], "optim.lr=-0.01 must be a positive finite number"),
     (["optim.lr=nan"], "optim.lr=nan must be a positive finite number"),
-    (["trainer.precision=17"], "trainer.precision=17 is not a precision Lightning knows"),
+    (["trainer.precision=17"], "trainer.precision=17 must be one of 32-true"),
     (["seed=1180591620717411303424"], "must be between 0 and 2**63"),
-    (["perf.ffn_impl=turbo"], "perf.ffn_impl=turbo is not an FFN implementation"),
-    (["-m", "sweep_name=../../escaped", "ffn=relu,gelu"], "sweep_name=../../escaped must name one folder"),
+    (["perf.ffn_impl=turbo"], "perf.ffn_impl=turbo must be one of naive, fused"),
+    (["-m", "sweep_name=../../escaped", "ffn=relu,gelu"], "sweep_name=../../escaped must be one folder under"),
     (["trainer.branch_budgets=[4,8]"], "trainer.branch_budgets needs optim=wsd"),
     (["optim=wsd", "trainer.max_steps=3", "optim.warmup_steps=0", "optim.cooldown_frac=0.1"],
      "rounds to a cool-down of 0"),
-    (["blimp.batch_size=0"], "blimp.batch_size must be at least 1"),
+    (["blimp.batch_size=0"], "blimp.batch_size=0 must be at least 1"),
 ]
 
 
@@ -174,3 +174,46 @@ def test_run_folder_names_from_overrides_never_leave_the_sweep(override, tmp_pat
     sweep = tmp_path / "multirun" / "s"
     assert "/" not in name and (sweep / name).resolve().parent == sweep.resolve()
 
+
+
+def _override(key, value) -> str:
+    if isinstance(value, float) and value != value:
+        text = "nan"
+    elif isinstance(value, list):
+        text = "[" + ",".join(str(v) for v in value) + "]"
+    elif value == "":
+        text = "''"
+    else:
+        text = str(value)
+    return f"{key}={text}"
+
+
+def test_every_key_of_the_typed_schema_is_range_checked_or_named_as_checked_elsewhere():
+    """A new option is covered the day it is added: it must join config.RANGES (with a value it refuses) or be
+    named in config.CHECKED_ELSEWHERE."""
+    from omegaconf import OmegaConf
+
+    from ffnlab.config import CHECKED_ELSEWHERE, RANGES, TrainConfig
+    from ffnlab.keys import leaf_keys
+
+    keys = set(leaf_keys(OmegaConf.to_container(OmegaConf.structured(TrainConfig), throw_on_missing=False)))
+    assert keys == set(RANGES) | set(CHECKED_ELSEWHERE), keys ^ (set(RANGES) | set(CHECKED_ELSEWHERE))
+
+
+def _range_keys():
+    from ffnlab.config import RANGES
+
+    return sorted(RANGES)
+
+
+@pytest.mark.parametrize("key", _range_keys())
+def test_an_out_of_range_or_type_wrong_value_of_every_key_is_one_line(key, capsys):
+    from ffnlab.config import RANGES
+
+    for value in (RANGES[key][2], "not-a-number"):
+        if value == "not-a-number" and isinstance(RANGES[key][2], str):
+            continue  # a string setting takes any text: its range value above is the bad one
+        with pytest.raises(SystemExit) as e:
+            _compose_check([*TINY, _override(key, value)])
+        err = _one_error(capsys.readouterr().err, "ffnlab-train")
+        assert e.value.code == 2 and (key.split(".")[-1] in err), err

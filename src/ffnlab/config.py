@@ -9,11 +9,12 @@ Torch-free.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ffnlab.io import REPO_ROOT
 
@@ -189,23 +190,11 @@ def check(cfg: DictConfig) -> None:
     ffnlab.model.ModelConfig, the data's lengths by the data module.)"""
     from ffnlab.errors import ConfigError
 
-    if cfg.trainer.max_steps < 1:
-        raise ConfigError(f"trainer.max_steps must be at least 1, got {cfg.trainer.max_steps}")
-    for key in ("batch_size", "eval_batch_size"):
-        if cfg.data[key] < 1:
-            raise ConfigError(f"data.{key} must be at least 1, got {cfg.data[key]}")
+    _check_values(cfg)
     if cfg.diagnostics.enabled and cfg.diagnostics.tokens < cfg.model.seq_len:
         raise ConfigError(f"diagnostics.tokens={cfg.diagnostics.tokens} is less than one window of model.seq_len="
                           f"{cfg.model.seq_len} tokens; set it to {cfg.model.seq_len} or more, or "
                           "diagnostics.enabled=false")
-    _check_values(cfg)
-    b = cfg.get("blimp")
-    if b is not None:
-        if b.pairs_per_paradigm is not None and b.pairs_per_paradigm < 1:
-            raise ConfigError(f"blimp.pairs_per_paradigm={b.pairs_per_paradigm} must be at least 1, or null for all "
-                              "1,000 pairs")
-        if b.batch_size < 1:
-            raise ConfigError(f"blimp.batch_size must be at least 1, got {b.batch_size}")
     packages = LOGGER_PACKAGES.get(cfg.logger.name)
     if packages is None:
         raise ConfigError(f"logger.name={cfg.logger.name} is not a logger of ffnlab; choose one of "
@@ -214,6 +203,9 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"logger={cfg.logger.name} needs the {packages[0]} package: pip install {packages[0]} "
                           "(or choose logger=csv)")
     o = cfg.optim
+    if o.get("name") not in (None, "adamw", "adafactor"):
+        raise ConfigError(f"optim.name={o.name} is not an optimizer of ffnlab; use optim=adamw or optim=shazeer "
+                          "(adafactor)")
     if o.get("schedule") not in (None, "cosine", "wsd"):
         raise ConfigError(f"optim.schedule={o.schedule} is not a schedule of ffnlab; use cosine or wsd")
     if o.get("schedule") == "wsd":
@@ -225,40 +217,120 @@ def check(cfg: DictConfig) -> None:
         if o.warmup_steps > cooldown_start(cfg.trainer.max_steps, o.cooldown_frac):
             raise ConfigError(f"optim.warmup_steps={o.warmup_steps} outlasts the stable phase of trainer.max_steps="
                               f"{cfg.trainer.max_steps}; lower it or raise max_steps")
-    if cfg.data.vocab_size < 256:
-        raise ConfigError(f"data.vocab_size={cfg.data.vocab_size} cannot work: a byte-level BPE has at least the "
-                          "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
 
 
 PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "bf16", "16-mixed", "16-true", "16", "64-true", "64")
 FFN_IMPLS = ("naive", "fused", "recompute")  # ffnlab.ffn.IMPLS (torch-free here)
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 MAX_SEED = 2**63 - 1  # torch's generators take a 64-bit seed
 
 
-def _check_values(cfg: DictConfig) -> None:
-    """Numbers and names the types allow but no run can use, each a ConfigError naming the setting."""
-    import math
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+
+def _at_least(lo):
+    return lambda v: _finite(v) and v >= lo
+
+
+def _within(lo, hi, open_lo=False, open_hi=False):
+    return lambda v: _finite(v) and (v > lo if open_lo else v >= lo) and (v < hi if open_hi else v <= hi)
+
+
+def _optional(ok):
+    return lambda v: v is None or ok(v)
+
+
+def _one_of(names):
+    return lambda v: str(v) in names
+
+
+# Every value a user can set, checked in this one place before anything is built: key → (ok, what it must be,
+# a value it refuses). Keys not listed here are names or paths checked where they are used (data.corpus,
+# ffn, model.init, logger.name, optim.name and optim.schedule below; paths when written to) or booleans, whose
+# type Hydra checks. tests/test_bad_inputs.py walks the typed schema: a key in neither list fails it.
+RANGES = {
+    "model.seq_len": (_within(1, 2**20), "between 1 and 1,048,576 tokens", 0),
+    "model.d_model": (_at_least(1), "at least 1", 0),
+    "model.n_layers": (_at_least(1), "at least 1", 0),
+    "model.n_heads": (_at_least(1), "at least 1", 0),
+    "model.ffn_mult": (_within(0, 1e6, open_lo=True), "a finite number above 0", 0.0),
+    "model.multiple_of": (_optional(_at_least(1)), "null or at least 1", 0),
+    "model.dropout": (_within(0, 1, open_hi=True), "in [0, 1)", 1.5),
+    "model.rope_base": (_within(0, 1e30, open_lo=True), "a finite number above 0", -1.0),
+    "model.norm_eps": (_within(0, 1, open_lo=True), "in (0, 1]", 0.0),
+    "data.vocab_size": (_within(256, 2**31 - 1), "between 256 (the byte symbols of a byte-level BPE) and 2**31 − 1",
+                        0),
+    "data.batch_size": (_at_least(1), "at least 1", 0),
+    "data.eval_batch_size": (_at_least(1), "at least 1", 0),
+    "data.tokenizer_chars": (_optional(_at_least(1)), "null or at least 1", 0),
+    "optim.lr": (_within(0, 1e3, open_lo=True), "a positive finite number (the studies use 2e-3 to 1.6e-2)", -0.01),
+    "optim.weight_decay": (_at_least(0), "a finite number ≥ 0", float("nan")),
+    "optim.eps": (_optional(_within(0, 1, open_lo=True)), "null or in (0, 1]", 0.0),
+    "optim.warmup_frac": (_optional(_within(0, 1)), "null or in [0, 1]", 1.5),
+    "optim.min_lr_ratio": (_optional(_within(0, 1)), "null or in [0, 1]", -0.5),
+    "optim.warmup_steps": (_optional(_at_least(0)), "null or at least 0", -1),
+    "optim.cooldown_frac": (_optional(_within(0, 1, open_lo=True)), "null or in (0, 1]", 0.0),
+    "optim.decay_frac": (_optional(_within(0, 1)), "null or in [0, 1]", 2.0),
+    "optim.betas": (_optional(lambda v: len(v) == 2 and all(_within(0, 1, open_hi=True)(b) for b in v)),
+                    "null or two numbers in [0, 1)", [0.9, 1.5]),
+    "trainer.max_steps": (_at_least(1), "at least 1", 0),
+    "trainer.accelerator": (_one_of(ACCELERATORS), f"one of {', '.join(ACCELERATORS)}", "quantum"),
+    "trainer.devices": (lambda v: (isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1))
+                        or v == "auto" or (isinstance(v, list) and all(isinstance(i, int) for i in v))
+                        or (isinstance(v, str) and all(x.strip().isdigit() for x in v.split(",") if x.strip())
+                            and v.strip() != ""),
+                        "a count of at least 1 (-1: all), auto, or device ids", 0),
+    "trainer.strategy": (lambda v: isinstance(v, str) and v != "", "a Lightning strategy name (auto, ddp, ...)", ""),
+    "trainer.precision": (_one_of(PRECISIONS), f"one of {', '.join(PRECISIONS[:5])}", "17"),
+    "trainer.gradient_clip_val": (_optional(_at_least(0)), "null or a finite number ≥ 0", -1.0),
+    "trainer.eval_every": (_optional(_at_least(1)), "null or at least 1", 0),
+    "trainer.ckpt_every": (_optional(_at_least(1)), "null or at least 1", 0),
+    "trainer.curve_val_batches": (_optional(_at_least(1)), "null or at least 1", 0),
+    "trainer.log_every_n_steps": (_at_least(1), "at least 1", 0),
+    "trainer.threads": (_optional(_at_least(1)), "null or at least 1", 0),
+    "trainer.gpu_memory_share": (_optional(_within(0, 1, open_lo=True)), "null or in (0, 1]", 1.5),
+    "trainer.branch_budgets": (_optional(lambda v: all(_at_least(1)(b) for b in v)), "null or budgets ≥ 1", [0]),
+    "seed": (_within(0, MAX_SEED), "between 0 and 2**63 − 1 (a 64-bit generator seed)", -1),
+    "data_seed": (_within(0, MAX_SEED), "between 0 and 2**63 − 1 (a 64-bit generator seed)", -1),
+    "perf.ffn_impl": (_one_of(FFN_IMPLS), f"one of {', '.join(FFN_IMPLS)}", "turbo"),
+    "diagnostics.tokens": (_at_least(1), "at least 1", 0),
+    "blimp.pairs_per_paradigm": (_optional(_at_least(1)), "null or at least 1 (null: all 1,000)", 0),
+    "blimp.sample_seed": (_within(0, MAX_SEED), "between 0 and 2**63 − 1", -1),
+    "blimp.batch_size": (_at_least(1), "at least 1", 0),
+    "sweep_name": (lambda v: "/" not in str(v) and "\\" not in str(v) and str(v) not in ("", ".", ".."),
+                   "one folder under <output>/multirun/ (no '/' or '..'), so that every sweep stays where plan, "
+                   "reuse and branching look for it", "../../escaped"),
+}
+# Keys whose values are checked where they are used, or whose type says it all.
+CHECKED_ELSEWHERE = ("model.match_params", "model.round_up", "model.ffn_bias", "model.init", "data.corpus",
+                     "data.path", "data.corpora_dir", "data.fetch_from", "data.cache_dir", "data.hub",
+                     "data.max_tokens", "optim.name", "optim.schedule", "trainer.progress_bar", "ffn", "ffn_family",
+                     "perf.compile", "diagnostics.enabled", "blimp.enabled", "blimp.dir", "blimp.hub", "logger.name",
+                     "reuse_runs", "report_at_end", "paths.output")
+
+
+def _lookup(cfg, key: str):
+    node = cfg
+    for part in key.split("."):
+        if node is None or part not in node:
+            return None, False
+        node = node[part]
+    return node, True
+
+
+def _check_values(cfg: DictConfig) -> None:
+    """Every key of RANGES, then the rules that tie two keys together; a ConfigError naming the setting."""
     from ffnlab.errors import ConfigError
 
+    for key, (ok, must, _) in RANGES.items():
+        value, present = _lookup(cfg, key)
+        if not present:
+            continue
+        plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        if not ok(plain):
+            raise ConfigError(f"{key}={plain} must be {must}")
     o, t = cfg.optim, cfg.trainer
-    if not (math.isfinite(o.lr) and o.lr > 0):
-        raise ConfigError(f"optim.lr={o.lr} must be a positive finite number (the studies use 2e-3 to 1.6e-2)")
-    if not (math.isfinite(o.weight_decay) and o.weight_decay >= 0):
-        raise ConfigError(f"optim.weight_decay={o.weight_decay} must be a finite number ≥ 0")
-    if str(t.precision) not in PRECISIONS:
-        raise ConfigError(f"trainer.precision={t.precision} is not a precision Lightning knows; use one of "
-                          f"{', '.join(PRECISIONS[:5])}")
-    for key in ("seed", "data_seed"):
-        if not 0 <= cfg[key] <= MAX_SEED:
-            raise ConfigError(f"{key}={cfg[key]} must be between 0 and 2**63 − 1 (a 64-bit generator seed)")
-    if cfg.perf.ffn_impl not in FFN_IMPLS:
-        raise ConfigError(f"perf.ffn_impl={cfg.perf.ffn_impl} is not an FFN implementation; use one of "
-                          f"{', '.join(FFN_IMPLS)}")
-    name = str(cfg.sweep_name)
-    if "/" in name or "\\" in name or name in ("", ".", ".."):
-        raise ConfigError(f"sweep_name={name} must name one folder under <output>/multirun/ (no '/' or '..'), so "
-                          "that every sweep stays where plan, reuse and branching look for it")
     if t.branch_budgets and o.get("schedule") != "wsd":
         raise ConfigError("trainer.branch_budgets needs optim=wsd (a warmup-stable-decay schedule, whose stable "
                           "phase shorter budgets can branch from); drop it or choose optim=wsd")
