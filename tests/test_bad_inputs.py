@@ -47,6 +47,9 @@ COMPOSITION = [
     (["optim=wsd", "trainer.max_steps=3", "optim.warmup_steps=0", "optim.cooldown_frac=0.1"],
      "rounds to a cool-down of 0"),
     (["blimp.batch_size=0"], "blimp.batch_size=0 must be at least 1"),
+    (["-m", "hydra.sweep.dir=/proc/ffnlab-sweep", "ffn=relu,gelu"], "set hydra.sweep.dir to a writable folder"),
+    (["hydra.run.dir=/proc/ffnlab-run"], "set hydra.run.dir to a writable folder"),
+    (["model.seq_len=100000000"], "model.seq_len=100000000 must be between 1 and 1,048,576"),
 ]
 
 
@@ -146,7 +149,8 @@ def test_report_refuses_bad_output_folders_in_one_line(small_sweep, tmp_path, ca
     (tmp_path / "mine" / "notes.txt").write_text("my notes")
     (tmp_path / "file.txt").write_text("x")
     for out, needle in ((tmp_path / "mine", "holds files that no ffnlab report wrote"),
-                        (tmp_path / "file.txt", "is a file"), (tmp_path / "nope", None)):
+                        (tmp_path / "file.txt", "is a file"), (Path("/proc/ffnlab-report"), "set --out to a writable"),
+                        (tmp_path / "nope", None)):
         args = [str(small_sweep if needle else tmp_path / "missing"), "--out", str(out)]
         with pytest.raises(SystemExit) as e:
             report_main(args)
@@ -217,3 +221,34 @@ def test_an_out_of_range_or_type_wrong_value_of_every_key_is_one_line(key, capsy
             _compose_check([*TINY, _override(key, value)])
         err = _one_error(capsys.readouterr().err, "ffnlab-train")
         assert e.value.code == 2 and (key.split(".")[-1] in err), err
+
+
+def test_rerendering_an_unrelated_table_is_one_line(tmp_path, capsys):
+    from ffnlab.bench.cli import main as bench_main
+
+    (tmp_path / "study_throughput.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(SystemExit) as e:
+        bench_main(["--mode", "study", "--rerender", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "is not a study_throughput table" in _one_error(capsys.readouterr().err,
+                                                                                 "ffnlab-bench")
+    assert (tmp_path / "study_throughput.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_corpus_problems_say_what_to_do(tmp_path, monkeypatch):
+    from ffnlab.corpora import CorpusError, load_corpus, text_files
+    from ffnlab.fetch import CANONICAL
+
+    folder = tmp_path / "corpora" / "tinyshakespeare"  # a canonical copy without SHA256SUMS, one byte changed
+    folder.mkdir(parents=True)
+    (folder / "input.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 50)
+    assert CANONICAL["tinyshakespeare"].sha256["input.txt"]
+    with pytest.raises(CorpusError, match="differs from the canonical tinyshakespeare release"):
+        load_corpus("tinyshakespeare", root=tmp_path / "corpora")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("FFNLAB_CORPORA", str(empty))
+    with pytest.raises(CorpusError, match="unset \\$FFNLAB_CORPORA to fetch a verified copy"):
+        load_corpus("wikitext2")
+    (tmp_path / "long.txt").write_text(("word " * 5000 + "\n") * 3)
+    with pytest.raises(CorpusError, match="split at line boundaries"):
+        text_files(tmp_path / "long.txt")

@@ -51,17 +51,21 @@ def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
     now = json.loads((tmp_path / "run3" / "outcome.json").read_text())["at"]
     assert progress.line(tmp_path, now=now).endswith(f"ETA {progress._duration(now / 2 * 6)} for 6 still to train")
     assert progress.line(tmp_path, now=now).startswith("4/10 runs done (2 ok, 2 skipped)")
+    for i in range(4, 10):  # every planned run done: the line says so, with no ETA
+        write_outcome(tmp_path / f"run{i}", "ok")
+    assert progress.line(tmp_path, now=now) == "10/10 runs done (8 ok, 2 skipped)"
 
 
 def test_a_run_resumed_part_way_counts_for_the_share_of_it_trained_in_the_eta(tmp_path):
     from ffnlab import progress
-    from ffnlab.record import Final, RunRecord, write_outcome, write_record
+    from ffnlab.record import Final, RunRecord, identity_hash, write_outcome, write_record
 
     (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 4, "finished": 0, "reusable": 0,
                                                            "to_train": 4, "since": 0.0, "parallel": 1}))
     for name, resumed in (("whole", None), ("resumed", 600)):
         write_record(tmp_path / name, RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"},
-                                                config_hash="h", results_revision=2, run_dir=str(tmp_path / name),
+                                                config_hash=identity_hash({"ffn": "relu"}, None), results_revision=2,
+                                                run_dir=str(tmp_path / name),
                                                 steps=800, resumed_from_step=resumed,
                                                 final=Final(800, 4.0, 54.6, None, None, None)))
         write_outcome(tmp_path / name, "ok")
@@ -313,13 +317,14 @@ def test_the_eta_of_a_ladder_counts_a_cool_down_branch_as_the_steps_it_trains():
 
 def test_the_eta_goes_by_steps_when_the_plan_has_them(tmp_path):
     from ffnlab import progress
-    from ffnlab.record import Final, RunRecord, write_outcome, write_record
+    from ffnlab.record import Final, RunRecord, identity_hash, write_outcome, write_record
 
     (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 4, "finished": 0, "reusable": 0, "to_train": 4,
                                                            "to_train_steps": 1760, "since": 0.0, "parallel": 1}))
     for name, steps, start in (("trunk", 800, None), ("branch", 400, 320)):
         write_record(tmp_path / name, RunRecord(status="ok", ffn="relu", seed=0, config={"ffn": "relu"},
-                                                config_hash="h", results_revision=2, run_dir=str(tmp_path / name),
+                                                config_hash=identity_hash({"ffn": "relu"}, None), results_revision=2,
+                                                run_dir=str(tmp_path / name),
                                                 steps=steps, resumed_from_step=start,
                                                 final=Final(steps, 4.0, 54.6, None, None, None)))
         write_outcome(tmp_path / name, "ok")

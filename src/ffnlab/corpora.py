@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ffnlab.errors import FfnlabError
+from ffnlab.fetch import CANONICAL, FetchError, fetch
 from ffnlab.io import DEFAULT_CORPORA_DIR, ENV_CORPORA, corpora_dir
 
 __all__ = ["DEFAULT_CORPORA_DIR", "ENV_CORPORA", "Corpus", "CorpusError", "corpora_dir", "load_corpus"]
@@ -43,7 +44,9 @@ class Corpus:
     def __post_init__(self) -> None:
         for split in ("train", "val"):
             if not self.splits.get(split, "").strip():
-                raise CorpusError(f"corpus {self.name!r} at {self.source} has an empty {split} split")
+                raise CorpusError(f"corpus {self.name!r} at {self.source} has an empty {split} split (text "
+                                  "corpora are split at line boundaries: a text of few lines, or of a few very long "
+                                  "ones, leaves a split empty; add line breaks or more text)")
         h = hashlib.sha256()
         for split in sorted(self.splits):
             h.update(split.encode() + b"\0" + self.splits[split].encode() + b"\0")
@@ -75,6 +78,15 @@ SHARED_HINT = (f"set data.corpora_dir=PATH or ${ENV_CORPORA} to the folder holdi
                "tinyshakespeare/ (see ../shared/corpora/README.md)")
 
 
+def _hint(root: Path) -> str:
+    """How to get a canonical corpus when the folder named does not hold it."""
+    if os.environ.get(ENV_CORPORA):
+        return (f"${ENV_CORPORA}={os.environ[ENV_CORPORA]} names a folder without it: point it at one that holds "
+                f"it, or unset ${ENV_CORPORA} to fetch a verified copy from the hub (or data.fetch_from=PATH to a "
+                "saved copy)")
+    return SHARED_HINT + "; or data.fetch_from=PATH to rebuild it from a saved copy of the hub dataset"
+
+
 def _read(path: Path, what: str, hint: str = SHARED_HINT) -> str:
     if not path.is_file():
         raise CorpusError(f"{what}: {path} not found; {hint}")
@@ -84,10 +96,17 @@ def _read(path: Path, what: str, hint: str = SHARED_HINT) -> str:
         raise CorpusError(f"{what}: {path} is not UTF-8 text ({e.reason} at byte {e.start}); check the file") from e
 
 
-def _verify(folder: Path, files: list[str]) -> None:
-    """Check files against the folder's SHA256SUMS, when it has one: a corrupt copy must not train silently."""
+def _verify(folder: Path, files: list[str], canonical: str | None = None) -> None:
+    """Check files against the folder's SHA256SUMS, or, where it has none, against the canonical release's
+    checksums (ffnlab.fetch) for a canonical corpus: a corrupt copy must not train silently."""
     sums = folder / "SHA256SUMS"
     if not sums.is_file():
+        if canonical is not None:
+            for name in files:
+                if hashlib.sha256((folder / name).read_bytes()).hexdigest() != CANONICAL[canonical].sha256[name]:
+                    raise CorpusError(f"{folder / name} differs from the canonical {canonical} release (sha256; the "
+                                      "folder has no SHA256SUMS): the copy is corrupt or edited; restore it, or set "
+                                      "data.corpora_dir elsewhere to fetch a verified copy")
         return
     expected = {}
     for n, line in enumerate(sums.read_text().splitlines(), start=1):
@@ -110,16 +129,16 @@ def _verify(folder: Path, files: list[str]) -> None:
 def wikitext2(root: Path) -> Corpus:
     folder = root / "wikitext-2"
     files = {"train": "wiki.train.tokens", "val": "wiki.valid.tokens", "test": "wiki.test.tokens"}
-    splits = {s: _read(folder / f, "corpus 'wikitext2'") for s, f in files.items()}
-    _verify(folder, list(files.values()))
+    splits = {s: _read(folder / f, "corpus 'wikitext2'", _hint(root)) for s, f in files.items()}
+    _verify(folder, list(files.values()), "wikitext2")
     return Corpus("wikitext2", "WikiText-2 v1 tokenized release (word-level, <unk>), official splits",
                   str(folder), splits)
 
 
 def tinyshakespeare(root: Path) -> Corpus:
     folder = root / "tinyshakespeare"
-    text = _read(folder / "input.txt", "corpus 'tinyshakespeare'")
-    _verify(folder, ["input.txt"])
+    text = _read(folder / "input.txt", "corpus 'tinyshakespeare'", _hint(root))
+    _verify(folder, ["input.txt"], "tinyshakespeare")
     train, val = _split_text(text, (0.9, 0.1))
     return Corpus("tinyshakespeare", "TinyShakespeare (char-rnn input.txt), first 90% train / last 10% val; "
                   "no test split", str(folder), {"train": train, "val": val})
@@ -183,7 +202,6 @@ def canonical_root(name: str, root: str | os.PathLike | None = None, cache: str 
     """The corpora folder to read wikitext2 / tinyshakespeare from: the shared one when it holds the corpus (or
     was named explicitly), else a verified canonical copy in the cache, rebuilt from the hub if needed
     (ffnlab.fetch); `fetch_from` rebuilds it from a saved copy of the hub dataset instead."""
-    from ffnlab.fetch import CANONICAL, FetchError, fetch
     from ffnlab.io import cache_dir
 
     c = CANONICAL[name]

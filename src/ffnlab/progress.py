@@ -60,6 +60,9 @@ def make_plan(config: DictConfig) -> dict[str, Any] | None:
         return None
     sweep_dir = Path(config.hydra.sweep.dir).resolve()
     index = _finished_index(output_dir(config.paths.output) / "multirun")
+    if not any(sweep_dir == p or p in sweep_dir.parents for p in [output_dir(config.paths.output) / "multirun"]):
+        for key, found in _finished_index(sweep_dir).items():  # a sweep placed elsewhere (hydra.sweep.dir)
+            index.setdefault(key, []).extend(found)
     shas: dict[str, str] = {}
     finished = reusable = 0
     composed, train = [], []
@@ -159,7 +162,7 @@ def line(sweep_dir: Path, now: float | None = None) -> str | None:
             steps = None if steps is None or trained_steps is None else steps + trained_steps
     done = sum(counts.values()) - counts.get("interrupted", 0)
     trained = sum(counts.get(k, 0) for k in TRAINED)
-    left = max(0, plan["to_train"] - trained)
+    left = 0 if done >= plan["total"] else max(0, plan["to_train"] - trained)  # finished: no ETA
     text = f"{done}/{plan['total']} runs done (" + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ")"
     elapsed = now - plan["since"]  # the rate so far already includes the runs trained side by side (and any pause)
     if left and steps and plan.get("to_train_steps"):  # by steps: a cool-down branch is a fraction of a run

@@ -487,9 +487,12 @@ def _compose_check(argv: list[str]) -> None:
             continue
         items.append(a)
     try:
-        chosen = []
+        chosen, placed = [], []
         for o in OverridesParser.create().parse_overrides(items):
-            if o.get_key_element().lstrip("+~").startswith("hydra."):
+            key = o.get_key_element().lstrip("+~")
+            if key in ("hydra.sweep.dir", "hydra.run.dir") and not o.is_sweep_override():
+                placed.append((key, o.value()))
+            if key.startswith("hydra."):
                 continue
             if o.is_sweep_override():
                 if not o.is_discrete_sweep():
@@ -500,6 +503,9 @@ def _compose_check(argv: list[str]) -> None:
         cfg = config.compose(chosen)
         config.check(cfg)
         ensure_writable(output_dir(cfg.paths.output), "paths.output (or $FFNLAB_OUTPUT)")
+        for key, folder in placed:  # where Hydra itself writes (multirun.yaml, logs): one line, not an OSError
+            if "${" not in str(folder):
+                ensure_writable(Path(str(folder)).expanduser(), key)
     except (HydraException, OmegaConfBaseException) as e:
         fail("ffnlab-train", _one_line(e))
     except FfnlabError as e:

@@ -224,7 +224,13 @@ def main_study(args, machine: dict, argv: list[str], log=print) -> pd.DataFrame:
                               f"(ffnlab-bench --mode study --out {out})")
         measured = re.search(r"Command: `([^`]*)`", md.read_text()) if md.is_file() else None
         command = (measured.group(1) if measured else "not recorded") + f"`; table rendered by `{command}"
-        write(derive(pd.read_csv(csv), args.study_steps))
+        try:
+            table = derive(pd.read_csv(csv), args.study_steps)
+        except (KeyError, ValueError, pd.errors.ParserError) as e:
+            raise FfnlabError(f"{csv} is not a study_throughput table ffnlab-bench wrote ({type(e).__name__}: {e}); "
+                              "--rerender re-renders ffnlab-bench's own measurement: point --out at its folder, or "
+                              "measure first") from e
+        write(table)
         log(f"re-rendered {out}/study_throughput.md and .csv")
         return pd.read_csv(csv)
     df = measure(overrides, args.arrangements, args.loads, log=log, on_row=write)

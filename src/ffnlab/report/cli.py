@@ -58,6 +58,7 @@ import pandas as pd
 
 from ffnlab.blimp import folder as blimp_folder
 from ffnlab.errors import cli_errors
+from ffnlab.io import ensure_writable
 from ffnlab.record import OUTCOME_NAME, RECORD_NAME
 from ffnlab.report import blimp as bl
 from ffnlab.report import claims as cl
@@ -319,6 +320,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
     """Write the report of the runs under `roots` to `out`. copy_records=False leaves out records/ (a report
     inside the sweep it reads); figures=False writes the tables only; `announce(text)` is called with the
     headline and verdict as soon as they are written, before the figures."""
+    ensure_writable(out, "--out")  # a read-only folder: one line before any work
     runs, curves = collect.load(roots)
     dup = collect.duplicates(runs)
     if dup.any():
