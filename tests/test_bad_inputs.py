@@ -1,6 +1,8 @@
 """Every bad input gets one line that says what to do, exit code 2, and leaves what was written untouched."""
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -252,3 +254,16 @@ def test_corpus_problems_say_what_to_do(tmp_path, monkeypatch):
     (tmp_path / "long.txt").write_text(("word " * 5000 + "\n") * 3)
     with pytest.raises(CorpusError, match="split at line boundaries"):
         text_files(tmp_path / "long.txt")
+
+
+def test_a_report_never_takes_a_studys_pending_records_for_its_own(small_sweep, tmp_path):
+    out = tmp_path / "out"
+    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    pending = out / "pending" / "scaling" / "run" / "metrics.json"
+    pending.parent.mkdir(parents=True)
+    pending.write_text("{}")
+    stamp = time.time() + 3600  # as if written while the next report ran: it must not list it, nor later remove it
+    os.utime(pending, (stamp, stamp))
+    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    assert pending.read_text() == "{}"

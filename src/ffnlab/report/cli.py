@@ -150,13 +150,16 @@ def _clear_previous(out: Path, keep_records: bool) -> None:
 
 
 def _write_manifest(out: Path, since: float) -> None:
-    """List the files this report wrote (and its records/), for the next report to replace exactly those."""
+    """List the files this report wrote (and its records/), for the next report to replace exactly those. A
+    study's pending/ folder (records waiting for a whole seed block) is never a report's, whenever written."""
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MANIFEST
+                   and p.relative_to(out).parts[0] != PENDING
                    and (p.stat().st_mtime >= since or p.relative_to(out).parts[0] == RECORDS))
     (out / MANIFEST).write_text(json.dumps(files, indent=0) + "\n")
 
 
 RECORDS = "records"
+PENDING = "pending"  # results/<study>/pending/: records kept out of the report until their seed block is whole
 
 
 def _shared_overrides(runs: pd.DataFrame) -> str | None:
