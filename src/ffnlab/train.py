@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import resource
 import sys
 import time
@@ -319,6 +320,8 @@ def _job(cfg: DictConfig) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+        return _owned_job(cfg, run_dir, multirun, t_job)  # a DDP worker Lightning started: rank 0 owns the folder
     try:
         with run_folder_lock(run_dir):  # the folder's owner for the run's life: no second writer
             return _owned_job(cfg, run_dir, multirun, t_job)
