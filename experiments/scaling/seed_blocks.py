@@ -11,6 +11,8 @@ trained on another machine kind than this one is left for that kind.
     python experiments/scaling/seed_blocks.py --blocks 8            # train (FFNLAB_OUTPUT: where runs live)
     python experiments/scaling/seed_blocks.py --blocks 8 --dry-run  # print the queue
     python experiments/scaling/seed_blocks.py --promote             # move whole blocks into records/
+    python experiments/scaling/seed_blocks.py --blocks 8 --retrain-earlier   # also retrain scaling_intel's runs
+    python experiments/scaling/seed_blocks.py --reproduction results/scaling/reproduction.md
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ def machine() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
-def done(ffn: str, seed: int) -> dict[int, str]:
-    """Budget → the machine kind (cpu_capability) of each committed finished run of (ffn, seed) at m."""
+def done(ffn: str, seed: int, earlier: bool = True) -> dict[int, str]:
+    """Budget → the machine kind (cpu_capability) of each committed finished run of (ffn, seed) at m; `earlier`:
+    count results/scaling_intel's runs too (False: they are to be retrained, for BLiMP and the reproduction)."""
     out = {}
-    for root in (RECORDS, PENDING, EARLIER):
+    for root in (RECORDS, PENDING, EARLIER) if earlier else (RECORDS, PENDING):
         for steps in BUDGETS:
             path = root / folder(ffn, seed, steps) / "metrics.json"
             if path.is_file():
@@ -54,8 +57,9 @@ def done(ffn: str, seed: int) -> dict[int, str]:
     return out
 
 
-def queue(blocks: int, here: str) -> list[tuple[list[int], list[str]]]:
-    """Sweeps of two runs each (same seed, or same variant), in seed order; seeds of another machine skipped."""
+def queue(blocks: int, here: str, retrain_earlier: bool = False) -> list[tuple[list[int], list[str]]]:
+    """Sweeps of two runs each (same seed, or same variant), in seed order; seeds of another machine skipped.
+    `retrain_earlier`: the earlier runs (results/scaling_intel) are trained again, on this machine kind only."""
     jobs = []
     for seed in range(blocks):
         kinds = {k for v in VARIANTS for k in done(v, seed).values()}
@@ -63,6 +67,9 @@ def queue(blocks: int, here: str) -> list[tuple[list[int], list[str]]]:
             print(f"seed {seed}: its runs were trained on {sorted(kinds)}, not {here}: left for that machine")
             continue
         jobs += [(seed, v) for v in VARIANTS if len(done(v, seed)) < len(BUDGETS)]
+        if retrain_earlier:
+            jobs += [(seed, v) for v in VARIANTS if len(done(v, seed)) == len(BUDGETS)
+                     and len(done(v, seed, earlier=False)) < len(BUDGETS)]
     sweeps = []
     while jobs:
         a = jobs.pop(0)
@@ -99,6 +106,27 @@ def collect(seeds: list[int], ffns: list[str], output: Path) -> None:
                     print(f"pending: {dst.parent.name}", flush=True)
 
 
+def reproduction() -> str:
+    """Markdown: each retrained earlier run (pending/) beside the committed one it repeats (scaling_intel), on the
+    same machine kind: their final losses must be equal to the last digit."""
+    rows = []
+    for src in sorted(PENDING.glob("*/metrics.json")):
+        twin = EARLIER / src.parent.name / "metrics.json"
+        if twin.is_file():
+            a, b = json.loads(twin.read_text()), json.loads(src.read_text())
+            same = a["final"]["val_loss"] == b["final"]["val_loss"]
+            rows.append(f"| {src.parent.name} | {a['versions'].get('cpu_capability')} | {a['git_sha'][:8]} | "
+                        f"{a['final']['val_loss']!r} | {b['versions'].get('cpu_capability')} | {b['git_sha'][:8]} | "
+                        f"{b['final']['val_loss']!r} | {'yes' if same else 'NO'} |")
+    head = ["# Reproduction: earlier runs trained again", "",
+            "Each run of `results/scaling_intel/` trained again from scratch by `experiments/scaling/seed_blocks.py "
+            "--retrain-earlier` on the same machine kind, with the code of its time beside today's (BLiMP added at "
+            "the run's end, never inside training): the final validation loss must be the same to the last digit.",
+            "", "| run | machine (then) | code (then) | final loss (then) | machine (now) | code (now) "
+            "| final loss (now) | equal |", "|---|---|---|---:|---|---|---:|---|"]
+    return "\n".join(head + rows) + "\n"
+
+
 def promote() -> None:
     """Move every seed whose seven variants have all four budgets in pending/ (and earlier/) into records/."""
     for seed in sorted({int(p.name.split("seed=")[1].split(",")[0]) for p in PENDING.glob("*")}):
@@ -122,11 +150,18 @@ def main() -> None:
     p.add_argument("--output", type=Path, default=Path(os.environ.get("FFNLAB_OUTPUT", "/work/runs")))
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--promote", action="store_true")
+    p.add_argument("--retrain-earlier", action="store_true",
+                   help="train results/scaling_intel's runs again too (BLiMP for their block; a reproduction check)")
+    p.add_argument("--reproduction", type=Path, default=None, metavar="OUT.md",
+                   help="write the reproduction table of the earlier runs trained again")
     args = p.parse_args()
     if args.promote:
         promote()
         return
-    sweeps = queue(args.blocks, machine())
+    if args.reproduction:
+        args.reproduction.write_text(reproduction())
+        return
+    sweeps = queue(args.blocks, machine(), args.retrain_earlier)
     for seeds, ffns in sweeps:
         print(f"seed={','.join(map(str, seeds))} ffn={','.join(ffns)}", flush=True)
         if not args.dry_run:
