@@ -584,3 +584,14 @@ def test_rank_correlations_of_many_resamples_at_once_equal_scipys_row_by_row():
     assert np.isnan(rho[0]) and np.isnan(tau[0])
     assert np.allclose(rho[1:], want_rho, atol=1e-12) and np.allclose(tau[1:], want_tau, atol=1e-12)
     assert any(len(set(r)) < len(r) for r in ours[1:])  # the tie handling was exercised
+
+
+def test_report_command_rebuilds_from_git_and_keeps_the_first_command():
+    from ffnlab.report.cli import report_command
+
+    first = "ffnlab-report /work/runs/multirun/x --out results/x\n"
+    rebuilt = report_command(["results/x/records/x", "--out", "results/x"], first)
+    assert rebuilt == ("ffnlab-report results/x/records/x --out results/x\n"
+                       "# first written by: ffnlab-report /work/runs/multirun/x --out results/x\n")
+    assert report_command(["results/x/records/x", "--out", "results/x"], rebuilt) == rebuilt  # stable
+    assert report_command(["multirun/x", "--out", "results/x"], None) == "ffnlab-report multirun/x --out results/x\n"

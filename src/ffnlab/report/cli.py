@@ -40,7 +40,8 @@ Outputs (all in --out):
                  and vs the variants the claim names
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
-  REPORT_COMMAND.txt  the command that wrote this folder (kept as it is by a rebuild from records/)
+  REPORT_COMMAND.txt  the command that wrote this folder (for a rebuild from records/, that command, which rebuilds
+                 it from git alone, then the one that first wrote it from the runs)
 """
 
 from __future__ import annotations
@@ -299,6 +300,21 @@ def _agreement_section(runs: pd.DataFrame, agree: pd.DataFrame) -> str:
     return sc.agreement_markdown(agree, variants, sorted(set(p["size"]) - set(sizes)))
 
 
+FIRST = "# first written by: "
+
+
+def report_command(argv: list[str], before: str | None) -> str:
+    """REPORT_COMMAND.txt: the command that wrote this report, then, for a report rebuilt from its own records/,
+    the command that first wrote it from the runs (a line starting FIRST): the first line always rebuilds the
+    folder from what git holds when the report was rebuilt from records/."""
+    line = "ffnlab-report " + " ".join(shlex.quote(a) for a in argv) + "\n"
+    if before is None:
+        return line
+    lines = before.splitlines()
+    first = next((ln for ln in lines if ln.startswith(FIRST)), FIRST + lines[0] if lines else None)
+    return line + (first + "\n" if first and first != FIRST + line.strip() else "")
+
+
 def _inside_records(runs: pd.DataFrame, out: Path) -> list[bool]:
     """For each run, whether it was read from out/records (a rebuild of this report from git)."""
     dest = (out / RECORDS).resolve()
@@ -415,7 +431,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         n = runs.loc[runs["status"] == "ok", "machine"].nunique()
         warnings.warn(f"the runs come from {n} machines (machines.md): a Δ between variants trained on different "
                       "ones also carries their floating-point differences", stacklevel=2)
-    command.write_text(made_by or "ffnlab-report " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "\n")
+    command.write_text(report_command(sys.argv[1:], made_by))
     _write_manifest(out, started)
     return {"runs": runs, "curves": curves, "summary": summary, "rebuilt": rebuild}
 
