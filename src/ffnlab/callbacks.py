@@ -127,6 +127,7 @@ class MeasureDiagnostics(L.Callback):
         self._idx: torch.Tensor | None = None
         self._before: dict[str, torch.Tensor] | None = None
         self._weights: dict[str, Any] | None = None  # the last step's gradient norms and update ratios
+        self._top1: list[torch.Tensor] | None = None  # a routed FFN's top-1 experts at the previous evaluation
 
     def _precedes_eval(self, trainer) -> bool:
         step = trainer.global_step + 1  # the step about to be taken
@@ -156,13 +157,20 @@ class MeasureDiagnostics(L.Callback):
         step = trainer.global_step
         if self.points and self.points[-1]["step"] == step:
             return
-        from ffnlab.diagnostics import fixed_tokens, measure
+        from ffnlab.diagnostics import fixed_tokens, measure, routing
 
         t0 = time.perf_counter()
         if self._idx is None:
             self._idx = fixed_tokens(trainer.datamodule.tokens["val"], self.n_tokens, pl_module.model.cfg.seq_len)
             self.tokens_measured = self._idx.numel()
         point: dict[str, Any] = {"step": step, "layers": measure(pl_module.model, self._idx.to(pl_module.device))}
+        routed = routing(pl_module.model)
+        if routed is not None:  # expert load and router entropy per layer; the share of top-1 choices that moved
+            top1 = routed.pop("top1")
+            routed["top1_changed"] = ([float((a != b).float().mean()) for a, b in zip(top1, self._top1, strict=True)]
+                                      if self._top1 is not None else None)
+            self._top1 = top1
+            point["moe"] = routed
         w = self._weights
         if w is not None and w["step"] == step and "update_ratio" in w:
             point["weights"] = {"grad_norm": w["grad_norm"], "update_ratio": w["update_ratio"]}

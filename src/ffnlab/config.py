@@ -38,6 +38,13 @@ class ModelSection:
     init: str = "fan_in"  # fan_in (T5) | gpt2 (std 0.02, scaled output projections)
     rope_base: float = 10000.0
     norm_eps: float = 1e-6
+    # A routed FFN (ffnlab.moe) of moe_experts experts, each the chosen ffn variant; null: the dense FFN
+    moe_experts: int | None = None
+    moe_top_k: int | None = None  # experts per token (null: 2), softmax over their logits (Mixtral)
+    moe_shared: int | None = None  # experts every token uses besides (DeepSeek-MoE; null: 0)
+    moe_match: str | None = None  # active (expert width = dense / (top_k + shared)) | total (null: active)
+    moe_balance: float | None = None  # Switch load-balancing loss coefficient (null: 0.01)
+    moe_zloss: float | None = None  # router z-loss coefficient (null: 0.001)
 
 
 @dataclass
@@ -259,6 +266,12 @@ RANGES = {
     "model.dropout": (_within(0, 1, open_hi=True), "in [0, 1)", 1.5),
     "model.rope_base": (_within(0, math.inf, open_lo=True), "a finite number above 0", -1.0),
     "model.norm_eps": (_within(0, 1, open_lo=True), "in (0, 1]", 0.0),
+    "model.moe_experts": (_optional(_at_least(1)), "null (a dense FFN) or at least 1", 0),
+    "model.moe_top_k": (_optional(_at_least(1)), "null or at least 1 (and at most model.moe_experts)", 0),
+    "model.moe_shared": (_optional(_at_least(0)), "null or at least 0", -1),
+    "model.moe_match": (_optional(_one_of(("active", "total"))), "null, active or total", "half"),
+    "model.moe_balance": (_optional(_at_least(0)), "null or a finite number ≥ 0", -1.0),
+    "model.moe_zloss": (_optional(_at_least(0)), "null or a finite number ≥ 0", float("nan")),
     "data.vocab_size": (_within(256, 2**31 - 1), "between 256 (the byte symbols of a byte-level BPE) and 2**31 − 1",
                         0),
     "data.batch_size": (_at_least(1), "at least 1", 0),
@@ -331,7 +344,13 @@ def _check_values(cfg: DictConfig) -> None:
         plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         if not ok(plain):
             raise ConfigError(f"{key}={plain} must be {must}")
-    o, t = cfg.optim, cfg.trainer
+    o, t, m = cfg.optim, cfg.trainer, cfg.model
+    moe = [k for k in ("moe_top_k", "moe_shared", "moe_match", "moe_balance", "moe_zloss") if m.get(k) is not None]
+    if moe and not m.get("moe_experts"):
+        raise ConfigError(f"model.{moe[0]} needs model.moe_experts (the number of experts of a routed FFN)")
+    if m.get("moe_experts") and (m.get("moe_top_k") or 2) > m.moe_experts:
+        raise ConfigError(f"model.moe_top_k={m.get('moe_top_k') or 2} must be at most model.moe_experts="
+                          f"{m.moe_experts}")
     if t.branch_budgets and o.get("schedule") != "wsd":
         raise ConfigError("trainer.branch_budgets needs optim=wsd (a warmup-stable-decay schedule, whose stable "
                           "phase shorter budgets can branch from); drop it or choose optim=wsd")

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ffnlab.moe import MoEFeedForward
+
 VERSION = 1  # of the definitions above; a record's diagnostics block carries it
 SMALL = 0.01  # small_frac / dead_frac threshold, relative to the layer's hidden RMS
 SAT = 0.05  # a bounded activation below SAT or above 1 − SAT counts as saturated
@@ -104,13 +106,44 @@ def measure(model: nn.Module, idx: torch.Tensor) -> dict[str, list[float | None]
     per_layer = []
     for block, c in zip(model.blocks, captured, strict=True):
         ffn = block.ffn
-        h_w = ffn.w(c["ffn_in"])
-        h_v = ffn.linear_branch(ffn.v(c["ffn_in"])) if ffn.v is not None else None  # as it enters the product
-        act = ffn.activate(h_w)  # act(xW) alone (Swish_β with the learned β; a parametrised activation)
-        hidden = act * h_v if h_v is not None else act
+        pairs = _routed(ffn, c["ffn_in"]) if isinstance(ffn, MoEFeedForward) else [(ffn, c["ffn_in"])]
+        parts = [_hidden(f, x) for f, x in pairs]
+        h_w, act, hidden = (torch.cat([p[i] for p in parts], dim=0) for i in (0, 2, 3))
+        h_v = torch.cat([p[1] for p in parts], dim=0) if parts[0][1] is not None else None
         per_layer.append(layer_stats(h_w, h_v, act, hidden, c["ffn_out"], c["resid_out"] - c["ffn_out"],
-                                     c["resid_out"], ffn.variant.bounded))
+                                     c["resid_out"], pairs[0][0].variant.bounded))
     return {stat: [layer[stat] for layer in per_layer] for stat in LAYER_STATS}
+
+
+def _hidden(ffn, x: torch.Tensor):
+    """(xW, the linear branch as it enters the product or None, act(xW), the hidden activation) of one FFN."""
+    h_w = ffn.w(x)
+    h_v = ffn.linear_branch(ffn.v(x)) if ffn.v is not None else None
+    act = ffn.activate(h_w)  # act(xW) alone (Swish_β with the learned β; a parametrised activation)
+    return h_w.reshape(-1, h_w.shape[-1]), (h_v.reshape(-1, h_v.shape[-1]) if h_v is not None else None), \
+        act.reshape(-1, act.shape[-1]), (act * h_v if h_v is not None else act).reshape(-1, act.shape[-1])
+
+
+def _routed(ffn: MoEFeedForward, x: torch.Tensor) -> list[tuple[nn.Module, torch.Tensor]]:
+    """A routed FFN's (expert, the tokens it computes): each expert with the tokens routed to it, each shared
+    expert with all of them. Its hidden statistics are over these (token, expert) pairs."""
+    h = x.reshape(-1, x.shape[-1])
+    _, idx, _ = ffn.route(h)
+    pairs = [(e, h[(idx == i).any(dim=-1)]) for i, e in enumerate(ffn.experts)]
+    return [(e, t) for e, t in pairs if len(t)] + [(e, h) for e in ffn.shared]
+
+
+def routing(model: nn.Module) -> dict[str, list] | None:
+    """Per routed layer, from its latest forward (measure's, on the fixed tokens): each expert's share of the
+    routed assignments, their coefficient of variation (0: an even load), the router's mean entropy (nats), and
+    each token's top-1 expert (for the share that changes between evaluations). None for a dense model."""
+    moe = [b.ffn for b in model.blocks if isinstance(b.ffn, MoEFeedForward)]
+    if not moe or not all(f.stats for f in moe):
+        return None
+    load = [f.stats["load"] for f in moe]
+    return {"load": [x.tolist() for x in load],
+            "load_cv": [float(x.std(unbiased=False) / x.mean()) for x in load],
+            "entropy": [float(f.stats["entropy"]) for f in moe], "top1": [f.stats["top1"] for f in moe]}
 
 
 def matrices(model: nn.Module) -> dict[str, nn.Parameter]:

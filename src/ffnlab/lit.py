@@ -67,6 +67,10 @@ class LitLM(L.LightningModule):
             if not torch.isfinite(loss):
                 raise DivergedError(f"non-finite training loss ({loss.item()}) at step {self.global_step}")
             self.log("train/loss", loss, prog_bar=True)
+            aux = self.model.aux_loss()  # a routed FFN's balance and z-losses: trained on, never evaluated
+            if aux is not None:
+                self.log("train/aux", aux)
+                return loss + aux
             return loss
         sums = self._sums.setdefault(stage, torch.zeros(2, dtype=torch.float64, device=loss_sum.device))
         sums[0] += loss_sum.detach().double()

@@ -16,6 +16,8 @@ from torch import nn
 
 from ffnlab.errors import ConfigError
 from ffnlab.ffn import FeedForward, ffn_param_count, get_variant, hidden_dim
+from ffnlab.moe import MoEFeedForward, MoESpec
+from ffnlab.moe import param_count as moe_param_count
 
 INIT_SCHEMES = ("fan_in", "gpt2")
 
@@ -37,6 +39,14 @@ class ModelConfig:
     init: str = "fan_in"  # "fan_in": std = fan_in^-1/2 (T5/Mesh-TF); "gpt2": std 0.02, scaled out-projections
     rope_base: float = 10000.0
     norm_eps: float = 1e-6
+    # A routed FFN (ffnlab.moe) instead of one dense FFN when moe_experts is set; null: dense (every default null,
+    # so a dense run's identity is what it was before MoE existed)
+    moe_experts: int | None = None
+    moe_top_k: int | None = None  # null: 2
+    moe_shared: int | None = None  # null: 0
+    moe_match: str | None = None  # active | total (null: active)
+    moe_balance: float | None = None  # null: 0.01
+    moe_zloss: float | None = None  # null: 0.001
 
     def __post_init__(self) -> None:
         get_variant(self.ffn)  # unknown names fail here, listing the valid ones
@@ -62,15 +72,30 @@ class ModelConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        _ = self.moe  # a bad top_k or match fails here
 
     @property
     def gated(self) -> bool:
         return get_variant(self.ffn).gated
 
     @property
-    def d_ff(self) -> int:
+    def moe(self) -> MoESpec | None:
+        if not self.moe_experts:
+            return None
+        given = {"top_k": self.moe_top_k, "shared": self.moe_shared, "match": self.moe_match,
+                 "balance": self.moe_balance, "zloss": self.moe_zloss}
+        return MoESpec(self.moe_experts, **{k: v for k, v in given.items() if v is not None})
+
+    @property
+    def dense_d_ff(self) -> int:
         return hidden_dim(self.d_model, self.gated, self.ffn_mult, self.match_params, self.multiple_of,
                           get_variant(self.ffn).per_unit_params, bool(self.round_up))
+
+    @property
+    def d_ff(self) -> int:
+        """The hidden width of the FFN, or of each expert of a routed one (its matching rule, ffnlab.moe)."""
+        spec = self.moe
+        return self.dense_d_ff if spec is None else spec.width(self.dense_d_ff, self.multiple_of)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,7 +147,9 @@ class Block(nn.Module):
         self.norm1 = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = CausalSelfAttention(cfg)
         self.norm2 = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.ffn = FeedForward(cfg.d_model, cfg.d_ff, get_variant(cfg.ffn), cfg.dropout, ffn_impl, bool(cfg.ffn_bias))
+        variant, spec, bias = get_variant(cfg.ffn), cfg.moe, bool(cfg.ffn_bias)
+        self.ffn = (FeedForward(cfg.d_model, cfg.d_ff, variant, cfg.dropout, ffn_impl, bias) if spec is None
+                    else MoEFeedForward(cfg.d_model, cfg.d_ff, variant, spec, cfg.dropout, ffn_impl, bias))
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -170,14 +197,28 @@ class Transformer(nn.Module):
             )
         return logits, loss
 
+    def aux_loss(self) -> torch.Tensor | None:
+        """The routed FFNs' auxiliary losses of the latest forward, summed over layers (None: a dense model)."""
+        parts = [b.ffn.aux for b in self.blocks if isinstance(b.ffn, MoEFeedForward) and b.ffn.aux is not None]
+        return torch.stack(parts).sum() if parts else None
+
+    def _ffn_counts(self) -> dict[str, int]:
+        c, variant, bias = self.cfg, get_variant(self.cfg.ffn), bool(self.cfg.ffn_bias)
+        if c.moe is None:
+            one = ffn_param_count(c.d_model, c.d_ff, variant, bias)
+            return {"total": one, "active": one, "router": 0}
+        return moe_param_count(c.d_model, c.d_ff, variant, c.moe, bias)
+
     def param_counts(self) -> dict[str, int]:
-        """Exact counts: total (tied embedding once), FFN, and non-embedding."""
+        """Exact counts: total (tied embedding once), FFN (a routed one's every expert and router), the FFN's
+        active part per token (the chosen and shared experts and the router; the FFN itself when dense), and
+        non-embedding."""
         total = sum(p.numel() for p in self.parameters())
         ffn = sum(p.numel() for n, p in self.named_parameters() if ".ffn." in n)
-        expected_ffn = self.cfg.n_layers * ffn_param_count(self.cfg.d_model, self.cfg.d_ff, get_variant(self.cfg.ffn),
-                                                           bool(self.cfg.ffn_bias))
-        assert ffn == expected_ffn, (ffn, expected_ffn)
-        return {"total": total, "ffn": ffn, "non_embedding": total - self.tok_emb.weight.numel()}
+        counts = self._ffn_counts()
+        assert ffn == self.cfg.n_layers * counts["total"], (ffn, counts)
+        return {"total": total, "ffn": ffn, "non_embedding": total - self.tok_emb.weight.numel(),
+                "ffn_active": self.cfg.n_layers * counts["active"]}
 
     def flops_per_token(self) -> dict[str, int]:
         """Matmul FLOPs per token, forward and training (3× forward), PaLM/nanoGPT convention.
@@ -188,6 +229,9 @@ class Transformer(nn.Module):
         """
         c = self.cfg
         matmul = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and n != "tok_emb.weight")
+        if c.moe is not None:  # only the routed token's active path: the other experts' matrices do no work
+            one = sum(p.numel() for p in self.blocks[0].ffn.experts[0].parameters() if p.dim() == 2)
+            matmul -= c.n_layers * (c.moe.experts - c.moe.top_k) * one
         forward = 2 * (matmul + c.vocab_size * c.d_model) + 4 * c.n_layers * c.seq_len * c.d_model
         return {"forward": forward, "train": 3 * forward}
 
@@ -227,7 +271,7 @@ def init_weights(model: Transformer, seed: int) -> None:
                 std = p.shape[1] ** -0.5  # the tied embedding too: as the output head, its fan-in is d_model
             else:
                 std = 0.02
-                if name.endswith(("attn.out.weight", "ffn.w2.weight")):
+                if name.endswith(("attn.out.weight", "w2.weight")):  # every FFN's (an expert's too) out projection
                     std /= math.sqrt(2 * cfg.n_layers)
             g = torch.Generator().manual_seed(_name_seed(seed, name))
             p.copy_(torch.randn(p.shape, generator=g) * std)

@@ -44,6 +44,7 @@ class Params:
     total: int  # every parameter (the tied embedding once)
     ffn: int  # the FFN blocks' parameters, all layers: the quantity parameter matching holds equal
     non_embedding: int  # total minus the embedding
+    ffn_active: int | None = None  # the FFN parameters a token uses (a routed FFN's chosen experts; dense: = ffn)
 
 
 @dataclass
