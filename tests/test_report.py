@@ -205,8 +205,9 @@ def _tree(folder) -> dict:
 
 
 def test_a_report_rebuilds_from_its_own_records_byte_for_byte(small_sweep, tmp_path, monkeypatch):
-    """What git holds of a study (the report folder with records/) is enough to rebuild it exactly, anywhere,
-    including the command that made it (not the rebuild's)."""
+    """What git holds of a study (the report folder with records/) is enough to rebuild it exactly, anywhere:
+    every file but REPORT_COMMAND.txt, whose first line becomes the rebuild's command (which needs git alone)
+    with the first command kept below it; rebuilt again, the folder is the same to the byte."""
     out = tmp_path / "results" / "study"
     monkeypatch.setattr(sys, "argv", ["ffnlab-report", "multirun/study", "--out", "results/study"])
     report_main([str(small_sweep), "--out", str(out), "--bootstrap", "50"])
@@ -217,8 +218,15 @@ def test_a_report_rebuilds_from_its_own_records_byte_for_byte(small_sweep, tmp_p
     clone = tmp_path / "clone"  # another checkout: only the committed folder, the sweep itself is gone
     shutil.copytree(out, clone)
     monkeypatch.setattr(sys, "argv", ["ffnlab-report", "clone/records/study", "--out", "clone"])
-    report_main([str(p) for p in sorted((clone / "records").iterdir())] + ["--out", str(clone), "--bootstrap", "50"])
-    assert _tree(clone) == published
+    rebuild = [str(p) for p in sorted((clone / "records").iterdir())] + ["--out", str(clone), "--bootstrap", "50"]
+    report_main(rebuild)
+    again = _tree(clone)
+    command = again.pop("REPORT_COMMAND.txt")
+    assert command == (b"ffnlab-report clone/records/study --out clone\n"
+                       b"# first written by: ffnlab-report multirun/study --out results/study\n")
+    assert again == {k: v for k, v in published.items() if k != "REPORT_COMMAND.txt"}
+    report_main(rebuild)
+    assert _tree(clone) == {**again, "REPORT_COMMAND.txt": command}
 
 
 def test_welch_and_holm_helpers():

@@ -44,7 +44,6 @@ class Params:
     total: int  # every parameter (the tied embedding once)
     ffn: int  # the FFN blocks' parameters, all layers: the quantity parameter matching holds equal
     non_embedding: int  # total minus the embedding
-    ffn_active: int | None = None  # the FFN parameters a token uses (a routed FFN's chosen experts; dense: = ffn)
 
 
 @dataclass
@@ -139,6 +138,8 @@ class RunRecord:
     d_ff: int | None = None
     n_layers: int | None = None
     params: Params | None = None
+    params_ffn_active: int | None = None  # the FFN parameters a token uses (a routed FFN's chosen experts and
+    # router, ffnlab.moe; a dense FFN: params.ffn)
     flops_per_token: float | None = None  # training FLOPs per token (forward + backward), model.flops_per_token
     flops_per_token_forward: float | None = None
     steps: int | None = None

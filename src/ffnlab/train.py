@@ -197,9 +197,11 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
         raise DivergedError(f"non-finite validation loss ({final_val}) at step {rows[-1]['step']}")
     train_tokens = t.max_steps * history.tokens_per_step
     flops = model.flops_per_token()
+    counts = model.param_counts()
     fields = dict(
         data_seed=cfg.data_seed, gated=get_variant(cfg.ffn).gated, d_model=model.cfg.d_model, d_ff=model.cfg.d_ff,
-        n_layers=model.cfg.n_layers, params=Params(**model.param_counts()), flops_per_token=flops["train"],
+        n_layers=model.cfg.n_layers, params=Params(**{k: v for k, v in counts.items() if k != "ffn_active"}),
+        params_ffn_active=counts["ffn_active"], flops_per_token=flops["train"],
         flops_per_token_forward=flops["forward"], steps=t.max_steps, tokens=train_tokens,
         train_epochs=dm.train_epochs() * world,
         early=Horizon(step=early, val_loss=early_row["val_loss"] if early_row else None),
