@@ -44,8 +44,7 @@ def by_variant(runs: pd.DataFrame) -> pd.DataFrame:
     ok = scored(runs)
     rows = []
     for key, g in _groups(ok):
-        f = blocked.fit(g.rename(columns={"final_val_loss": "_loss"}).rename(columns={"blimp_overall":
-                                                                                     "final_val_loss"}))
+        f = blocked.fit(g, value="blimp_overall")
         t = blocked.table(f, {v: {v: 1.0, BASELINE: -1.0} for v in f.table.index if v != BASELINE}, DELTA)
         for ffn, v in g.groupby("ffn"):
             r = {"group": key, "d_model": v["d_model"].iloc[0], "tokens": v["tokens"].iloc[0], "ffn": ffn,

@@ -5,10 +5,12 @@ and reads the same batches in the same order (data_seed = seed), so a seed is a 
 treatments within it. What a seed does to all variants alike cancels in every contrast between variants, and
 the noise is the pooled residual of the two-way fit, with (variants − 1)·(blocks − 1) degrees of freedom.
 
-Read top to bottom: complete blocks → the fit (statsmodels OLS) → its assumption, one residual spread for every
-variant (Brown–Forsythe, scipy's median-centred `levene`), with paired per-block contrasts where it fails → a
-contrast's estimate and intervals → the pre-registered classes (difference, equivalent, unresolved) with Holm
-within a family → how many blocks an unresolved contrast would need. Pure pandas, scipy and statsmodels.
+Read top to bottom: the blocks (every seed holding two variants; one some variant lacks is an incomplete block,
+and the contrasts are then the fit's, not raw means) → the fit (statsmodels OLS) → its assumption, one residual
+spread for every variant (Brown–Forsythe, scipy's median-centred `levene`), with paired per-block contrasts
+where it fails → a contrast's estimate and intervals → the pre-registered classes (difference, equivalent,
+unresolved) with Holm within a family → how many blocks an unresolved contrast would need. Pure pandas, scipy
+and statsmodels.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats as st
+from statsmodels.stats.multitest import multipletests
 
 SPREAD_ALPHA = 0.01  # Brown–Forsythe p below this: the cell's contrasts use paired per-block differences
 DELTA = 0.005  # the smallest effect of interest in nats (experiments/scaling/README.md, pre-registered)
@@ -27,11 +30,11 @@ POCOCK_ALPHA = 0.0182  # nominal level per look for 4 looks (5..8 blocks), two-s
 
 @dataclass
 class Fit:
-    """A cell's two-way fit over its complete blocks."""
+    """A cell's two-way fit over its blocks."""
 
     table: pd.DataFrame  # variant × seed losses (NaN: a variant missing from that block)
     resid_sd: float  # pooled residual standard deviation
-    df: int  # (variants − 1)(blocks − 1)
+    df: int  # residual degrees of freedom: (variants − 1)(blocks − 1) when every block is complete
     spread_p: float  # Brown–Forsythe p for equal residual spread across variants (NaN below 3 blocks: untestable)
     method: str  # "pooled" (the two-way fit) or "paired" (per-block contrasts: the spread differs)
     model: object | None  # the statsmodels result (None where it cannot be fitted)
@@ -122,11 +125,6 @@ def _intervals(name: str, est: float, se: float, df: float, method: str) -> Cont
     return Contrast(name, est, est - t95 * se, est + t95 * se, p, est - t90 * se, est + t90 * se, se, df, method)
 
 
-def versus(f: Fit, baseline: str = "relu") -> list[Contrast]:
-    """Each variant minus the baseline."""
-    return [contrast(f, {v: 1.0, baseline: -1.0}, v) for v in f.table.index if v != baseline]
-
-
 def mean_of(group_a: list[str], group_b: list[str]) -> dict[str, float]:
     """The weights of mean(group_a) − mean(group_b)."""
     w = {v: 1.0 / len(group_a) for v in group_a}
@@ -137,8 +135,6 @@ def mean_of(group_a: list[str], group_b: list[str]) -> dict[str, float]:
 
 def holm(p: pd.Series) -> pd.Series:
     """Holm-adjusted p-values (statsmodels' multipletests); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
-
     ok = p.dropna()
     if ok.empty:
         return p.astype(float)

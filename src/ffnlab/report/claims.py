@@ -40,10 +40,11 @@ def _claim_tests(ok: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame
     rows = []
     for name, other in pairs:
         sub = ok[ok["ffn"].isin([name, other])]
-        c = blocked.contrast(blocked.fit(sub, baseline=other), {name: 1.0, other: -1.0}, f"{name} vs {other}")
+        f = blocked.fit(sub, baseline=other)
+        c = blocked.contrast(f, {name: 1.0, other: -1.0}, f"{name} vs {other}")
         machines = [set(sub.loc[sub["ffn"] == v, "machine"].dropna()) if "machine" in sub else set()
                     for v in (name, other)]
-        rows.append({**vars(c), "ffn": name, "other": other, "n": int(blocked.fit(sub, baseline=other).blocks),
+        rows.append({**vars(c), "ffn": name, "other": other, "n": int(f.blocks),
                      "machines_differ": machines[0] != machines[1]})
     t = pd.DataFrame(rows)
     if len(t):

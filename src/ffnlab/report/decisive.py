@@ -49,7 +49,7 @@ def contrasts(runs: pd.DataFrame, value: str = "loss") -> pd.DataFrame:
     size = max(full)
     rows = []
     for tokens, cell in p[(p["size"] == size) & p["ffn"].isin(LADDER)].groupby("tokens", sort=True):
-        f = blocked.fit(cell.rename(columns={"loss": "final_val_loss"}).dropna(subset=["final_val_loss"]))
+        f = blocked.fit(cell.dropna(subset=["loss"]), value="loss")
         for k, fam in enumerate(families(set(f.table.index)), start=1):
             t = blocked.table(f, fam)
             rows.append(t.reset_index().assign(size=size, tokens=tokens, family=k))

@@ -156,7 +156,7 @@ def _relu_curves(means: pd.DataFrame) -> dict[int, pd.DataFrame]:
 def _blocked_cell(g: pd.DataFrame) -> dict[str, dict]:
     """Per variant of one (size, budget) cell: Δ vs ReLU from the seed-blocked fit (ffnlab.report.blocked), its
     95% and 90% intervals and p, with Welch's test beside it."""
-    f = blocked.fit(g.rename(columns={"loss": "final_val_loss"}))
+    f = blocked.fit(g, value="loss")
     base = g.loc[g["ffn"] == BASELINE, "loss"].to_numpy()
     out = {}
     for ffn, v in g.groupby("ffn"):

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from ffnlab.report import blocked
+from ffnlab.report.blocked import holm
 from ffnlab.report.paper import BASELINE, order_key, reference_table
 
 __all__ = ["BASELINE", "CORRECTION", "agreement", "holm", "holm_levels", "paired", "permutation_p", "rank_corr",
@@ -81,14 +83,6 @@ def holm_levels(pvalues: pd.Series, alpha: float = 0.05) -> pd.Series:
     p = pvalues.dropna().sort_values(kind="stable")
     m = len(p)
     return pd.Series([alpha / (m - i) for i in range(m)], index=p.index).reindex(pvalues.index)
-
-
-def holm(pvalues: pd.Series) -> pd.Series:
-    """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
-    p = pvalues.dropna().sort_values()
-    m = len(p)
-    adjusted = np.maximum.accumulate([(m - i) * v for i, v in enumerate(p.to_numpy())]) if m else []
-    return pd.Series(np.minimum(adjusted, 1.0), index=p.index).reindex(pvalues.index)
 
 
 def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -> pd.DataFrame:
@@ -167,8 +161,6 @@ def _blocked_columns(ok: pd.DataFrame, alpha: float) -> pd.DataFrame:
     raw difference of means where every variant ran every seed, the fit's where a block is incomplete), its 95%
     interval, p, Holm p, the verdict (difference / equivalent / unresolved), the blocks that would resolve it, the
     blocks and the method (pooled, or paired where the residual spread differs between variants)."""
-    from ffnlab.report import blocked
-
     f = blocked.fit(ok)
     t = blocked.table(f, {n: {n: 1.0, BASELINE: -1.0} for n in f.table.index if n != BASELINE})
     if t.empty:
