@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ffnlab.corpora import DEFAULT_CORPORA_DIR, corpora_dir
+from ffnlab.data.corpora import DEFAULT_CORPORA_DIR, corpora_dir
 
 TINY = ["model=tiny", "data.vocab_size=384", "data.batch_size=8", "data.eval_batch_size=64",
         "trainer.progress_bar=false", "trainer.threads=1", "report_at_end=false"]
@@ -28,7 +28,7 @@ def env(cache_dir, tmp_path) -> dict[str, str]:
 
 def ffnlab_train(*args: str, env: dict, cwd: Path, timeout: int = 300, check: bool = True):
     """Run the installed `ffnlab-train` entry point as a user would."""
-    cmd = [sys.executable, "-m", "ffnlab.train", *args]
+    cmd = [sys.executable, "-m", "ffnlab.cli.train", *args]
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\nSTDERR:\n{proc.stderr[-5000:]}")

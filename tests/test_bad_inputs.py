@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, ffnlab_train
-from ffnlab.report.cli import main as report_main
-from ffnlab.train import _compose_check
+from ffnlab.cli.report import main as report_main
+from ffnlab.cli.train import _compose_check
 
 
 def _snapshot(root):
@@ -174,7 +174,7 @@ def test_a_report_replaces_only_what_a_report_wrote(small_sweep, tmp_path):
 
 @pytest.mark.parametrize("override", ["data.path=../../outside.txt", "data.path=/etc/passwd", "seed=a/b"])
 def test_run_folder_names_from_overrides_never_leave_the_sweep(override, tmp_path):
-    from ffnlab.train import _subdir
+    from ffnlab.runs.config import _subdir
 
     name = _subdir(override)
     sweep = tmp_path / "multirun" / "s"
@@ -199,22 +199,22 @@ def test_every_key_of_the_typed_schema_is_range_checked_or_named_as_checked_else
     named in config.CHECKED_ELSEWHERE."""
     from omegaconf import OmegaConf
 
-    from ffnlab.config import CHECKED_ELSEWHERE, RANGES, TrainConfig
-    from ffnlab.keys import leaf_keys
+    from ffnlab.runs.config import CHECKED_ELSEWHERE, RANGES, TrainConfig
+    from ffnlab.runs.keys import leaf_keys
 
     keys = set(leaf_keys(OmegaConf.to_container(OmegaConf.structured(TrainConfig), throw_on_missing=False)))
     assert keys == set(RANGES) | set(CHECKED_ELSEWHERE), keys ^ (set(RANGES) | set(CHECKED_ELSEWHERE))
 
 
 def _range_keys():
-    from ffnlab.config import RANGES
+    from ffnlab.runs.config import RANGES
 
     return sorted(RANGES)
 
 
 @pytest.mark.parametrize("key", _range_keys())
 def test_an_out_of_range_or_type_wrong_value_of_every_key_is_one_line(key, capsys):
-    from ffnlab.config import RANGES
+    from ffnlab.runs.config import RANGES
 
     for value in (RANGES[key][2], "not-a-number"):
         if value == "not-a-number" and isinstance(RANGES[key][2], str):
@@ -237,8 +237,8 @@ def test_rerendering_an_unrelated_table_is_one_line(tmp_path, capsys):
 
 
 def test_corpus_problems_say_what_to_do(tmp_path, monkeypatch):
-    from ffnlab.corpora import CorpusError, load_corpus, text_files
-    from ffnlab.fetch import CANONICAL
+    from ffnlab.data.corpora import CorpusError, load_corpus, text_files
+    from ffnlab.data.fetch import CANONICAL
 
     folder = tmp_path / "corpora" / "tinyshakespeare"  # a canonical copy without SHA256SUMS, one byte changed
     folder.mkdir(parents=True)

@@ -30,6 +30,7 @@ def test_peers_have_ffnlabs_parameter_count(peer, ffn):
     assert theirs.ffn_params == ours.ffn_params + bias
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_quick_bench_writes_the_results_folder(tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "ffnlab.bench.cli", "--quick", "--variants", "relu,swiglu", "--out", str(out)]
@@ -96,7 +97,7 @@ def test_fair_share_is_the_runs_kept_beside_a_corunner_over_the_threads_share():
 
 def test_each_sweep_is_extrapolated_to_the_shazeer_study_with_its_training_time_scaled_to_the_study_budget():
     from ffnlab.bench.study import SHAZEER_RUNS, SHAZEER_STEPS, derive
-    from ffnlab.config import compose
+    from ffnlab.runs.config import compose
 
     cfg = compose(["experiment=shazeer"], hydra=True)  # the plan the extrapolation is for
     params = cfg.hydra.sweeper.params
@@ -178,3 +179,20 @@ def test_study_mode_times_a_compiled_sweep_cold_then_warm(tmp_path):
     assert list(df.index) == ["cold cache", "warm cache"] and (df["runs"] == 2).all()
     # the warm sweep loads the kernels the cold one compiled, so its runs' training (which holds the compile) is shorter
     assert df.loc["warm cache", "median_train_s"] < df.loc["cold cache", "median_train_s"]
+
+
+def test_the_moe_benchmark_times_each_preset_beside_its_dense_model():
+    from ffnlab.bench import moe
+    from ffnlab.bench.models import Size
+
+    t = moe.run(Size("t", 32, 1, 2, 16, 2, vocab_size=64), ["swiglu", "relu2"], rounds=1, steps=1, warmup=0,
+                log=lambda _: None)
+    assert set(t["arm"]) == {"dense", *moe.PRESETS} and len(t) == 2 * (1 + len(moe.PRESETS))
+    dense, routed = t[t["arm"] == "dense"], t[t["arm"] != "dense"]
+    assert (dense["speed_vs_dense"] == 1).all() and (dense["experts"] == 0).all()
+    assert (routed["experts"] == routed["arm"].map(lambda a: moe.preset(a)["moe_experts"])).all()  # the presets' own
+    active = routed[routed["match"] == "active"]
+    assert ((active["flops_vs_dense"] - 1).abs() < 0.1).all()  # matched active: the dense FFN's FLOPs, plus a router
+    total = routed[routed["arm"] == "top2_total"]
+    assert ((total["params_ffn"] / total["ffn"].map(dense.set_index("ffn")["params_ffn"]) - 1).abs() < 0.1).all()
+    assert (t["activation_mb"] > 0).all() and (t["tokens_per_s"] > 0).all()

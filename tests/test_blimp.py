@@ -1,4 +1,4 @@
-"""BLiMP scoring (ffnlab.blimp): the rule (strict >), the conditioning, sampling, checksums, the record and
+"""BLiMP scoring (ffnlab.data.blimp): the rule (strict >), the conditioning, sampling, checksums, the record and
 ffnlab-eval, on a small synthetic set of minimal pairs in BLiMP's layout; the real files where ../shared has them."""
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ffnlab import blimp, evaluate
-from ffnlab.model import ModelConfig, Transformer
-from ffnlab.record import NOT_SCORED_BEFORE_6, migrate
+from ffnlab.cli import evaluate
+from ffnlab.data import blimp
+from ffnlab.model.transformer import ModelConfig, Transformer
+from ffnlab.runs.record import NOT_SCORED_BEFORE_6, migrate
 
 SENTENCES = ["the cat sat on the mat.", "a dog ran to the old barn.", "she reads a long book.",
              "we walk in the green park.", "the sun is warm today.", "he sings a quiet song."]
 
 
 class ByteTokenizer:
-    """Bytes as tokens (the shape of tokenizers.Tokenizer that ffnlab.blimp uses): a scrambled sentence has as many
+    """Bytes as tokens (the shape of tokenizers.Tokenizer that ffnlab.data.blimp uses): a scrambled sentence has as many
     tokens as its original."""
 
     class _Enc:

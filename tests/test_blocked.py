@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from ffnlab.report import blimp as rb
 from ffnlab.report import blocked
 from ffnlab.report.stats import permutation_p
+from ffnlab.studies import blimp as rb
 
 
 def cell(effects: dict[str, float], seeds=(0.0, 0.3, -0.2, 0.1), noise=None) -> pd.DataFrame:

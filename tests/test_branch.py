@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import TINY, ffnlab_train, records
-from ffnlab import branch
-from ffnlab.schedules import cooldown_start, wsd
+from ffnlab.runs import branch
+from ffnlab.runs.schedules import cooldown_start, wsd
 
 WSD = ["optim=wsd", "optim.warmup_steps=2", "optim.cooldown_frac=0.25", "trainer.eval_every=2"]
 
@@ -59,8 +59,8 @@ def test_the_scaling_study_trains_each_variants_longest_runs_just_before_their_b
 
     from hydra import compose, initialize_config_dir
 
-    import ffnlab.train  # noqa: F401  (registers the config's resolvers)
-    from ffnlab.progress import planned_jobs
+    import ffnlab.cli.train  # noqa: F401  (registers the config's resolvers)
+    from ffnlab.runs.progress import planned_jobs
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
@@ -78,17 +78,17 @@ def test_the_scaling_study_trains_each_variants_longest_runs_just_before_their_b
 
 
 def test_each_ladder_size_trains_at_the_learning_rate_its_committed_sweep_found_best():
-    """conf/scale/*.yaml must say what results/scaling_lr/lr.csv (generated from the committed records) chose:
+    """conf/scale/*.yaml must say what results/scaling/lr/lr.csv (generated from the committed records) chose:
     a re-run sweep with another optimum, or a hand edit of a size's rate, fails here."""
     from pathlib import Path
 
     import pandas as pd
     from hydra import compose, initialize_config_dir
 
-    import ffnlab.train  # noqa: F401  (registers the config's resolvers)
+    import ffnlab.cli.train  # noqa: F401  (registers the config's resolvers)
 
     root = Path(__file__).resolve().parents[1]
-    lr = pd.read_csv(root / "results/scaling_lr/lr.csv")
+    lr = pd.read_csv(root / "results/scaling/lr/lr.csv")
     best = lr[lr["best"]].set_index("d_model")["lr"]
     assert not lr[lr["best"]]["edge"].any()  # every chosen rate has a worse one on both sides
     with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3"):
@@ -97,6 +97,7 @@ def test_each_ladder_size_trains_at_the_learning_rate_its_committed_sweep_found_
             assert cfg.optim.lr == pytest.approx(best[cfg.model.d_model]), size
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_truncated_parent_checkpoint_is_set_aside_and_the_branch_trains_from_scratch(env, tmp_path):
     ffnlab_train("-m", "trainer.max_steps=32", "ffn=relu", "seed=0", *TINY, *WSD, "trainer.branch_budgets=[16,32]",
                  "sweep_name=ladder", env=env, cwd=tmp_path)

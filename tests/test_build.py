@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import TINY, ffnlab_train
-from ffnlab import config
 from ffnlab.errors import ConfigError
+from ffnlab.runs import config
 
 
 @pytest.mark.parametrize("logger,package", [("tensorboard", "tensorboardX"), ("mlflow", "mlflow")])

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import needs_shared
-from ffnlab.corpora import CorpusError, corpora_dir, embedded, load_corpus
+from ffnlab.data.corpora import CorpusError, corpora_dir, embedded, load_corpus
 
 
 def test_embedded_corpus_is_stable_and_nonempty():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ffnlab.data import EvalChunks, LMDataModule, StepLoader, TrainBatches
+from ffnlab.data.datamodule import EvalChunks, LMDataModule, StepLoader, TrainBatches
 
 
 def dm(cache_dir, **kw):
@@ -110,6 +110,7 @@ def _build(cache, q):
     q.put(d.tokens["train"].sum())
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_concurrent_cache_builds_agree(tmp_path):
     # Two runs of a sweep (joblib, SLURM) may build the same cache at once: both must succeed, and agree.
     import multiprocessing as mp

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import TINY, ffnlab_train, records
-from ffnlab.diagnostics import LAYER_STATS, SAT, SMALL, fixed_tokens, layer_stats, measure
-from ffnlab.model import ModelConfig, Transformer
+from ffnlab.model.diagnostics import LAYER_STATS, SAT, SMALL, fixed_tokens, layer_stats, measure
+from ffnlab.model.transformer import ModelConfig, Transformer
 
 
 def _model(ffn: str, seed: int = 0) -> Transformer:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ffnlab import docs
+from ffnlab.cli import docs
 
 GENERATED = """# Results (x; 2 finished runs of 2)
 

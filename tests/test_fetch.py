@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import ffnlab.corpora
+import ffnlab.data.corpora
 from conftest import needs_shared
-from ffnlab.corpora import CorpusError, corpora_dir, load_corpus, open_corpus
-from ffnlab.fetch import CANONICAL
+from ffnlab.data.corpora import CorpusError, corpora_dir, load_corpus, open_corpus
+from ffnlab.data.fetch import CANONICAL
 
 datasets = pytest.importorskip("datasets", reason="the fetch path reads hub datasets (pip install -e '.[hub]')")
 
@@ -51,7 +51,7 @@ def test_a_corrupted_copy_is_refused_and_nothing_is_kept(tmp_path):
 
 def test_offline_without_a_local_copy_is_one_line_naming_the_download_and_the_settings(tmp_path, monkeypatch):
     monkeypatch.delenv("FFNLAB_CORPORA", raising=False)
-    monkeypatch.setattr(ffnlab.corpora, "corpora_dir", lambda root=None: tmp_path / "no-shared")
+    monkeypatch.setattr(ffnlab.data.corpora, "corpora_dir", lambda root=None: tmp_path / "no-shared")
 
     def offline(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'Salesforce/wikitext' on the Hub (LocalEntryNotFoundError)")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ffnlab.ffn import (
+from ffnlab.model.ffn import (
     IMPLS,
     VARIANTS,
     FeedForward,
@@ -227,7 +227,7 @@ def test_recompute_refuses_a_parametrised_activation_in_one_line():
 
 
 def test_parametrised_activations_start_at_their_published_values_at_every_seed():
-    from ffnlab.model import ModelConfig, Transformer
+    from ffnlab.model.transformer import ModelConfig, Transformer
 
     for seed in (0, 1):
         m = Transformer(ModelConfig(vocab_size=64, seq_len=8, d_model=16, n_layers=2, n_heads=2, ffn="xielu"), seed)

@@ -1,4 +1,4 @@
-"""The scaling study's rules for a finding (ffnlab.report.findings), on cells whose answers are known."""
+"""The scaling study's rules for a finding (ffnlab.studies.findings), on cells whose answers are known."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ffnlab.report import findings, scaling, stats
+from ffnlab.report import stats
+from ffnlab.studies import findings, scaling
 
 FPT = {64: 2.0e6, 128: 8.0e6}
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY, ffnlab_train, records
-from ffnlab.corpora import CorpusError, embedded_text
-from ffnlab.data import LMDataModule, TrainBatches
-from ffnlab.hub import HubCorpus
+from ffnlab.data.corpora import CorpusError, embedded_text
+from ffnlab.data.datamodule import LMDataModule, TrainBatches
+from ffnlab.data.hub import HubCorpus
 
 datasets = pytest.importorskip("datasets", reason="the `hub` extra (datasets) is not installed")
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ffnlab import keys
-from ffnlab.config import compose
-from ffnlab.keys import COMPARED, HOW, SOURCE, WHAT, WHERE, folder_exclude_keys, leaf_keys, role
+from ffnlab.runs import keys
+from ffnlab.runs.config import compose
+from ffnlab.runs.keys import COMPARED, HOW, SOURCE, WHAT, WHERE, folder_exclude_keys, leaf_keys, role
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ffnlab.lit import build_optimizer, inverse_sqrt, warmup_cosine
+from ffnlab.runs.lit import build_optimizer, inverse_sqrt, warmup_cosine
 
 
 def test_warmup_cosine_values():

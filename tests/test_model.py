@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from ffnlab.ffn import VARIANTS, ffn_param_count, get_variant
-from ffnlab.model import ConfigError, ModelConfig, Transformer
+from ffnlab.model.ffn import VARIANTS, ffn_param_count, get_variant
+from ffnlab.model.transformer import ConfigError, ModelConfig, Transformer
 
 
 def cfg(**kw):
@@ -129,8 +129,8 @@ def test_too_long_sequence_is_rejected():
     ("palm", "swiglu", 512, 1.5), ("palm_matched", "swiglu", 341, 130944 / 131072),
     ("gemma", "geglu_tanh", 1024, 3.0), ("gemma_matched", "geglu_tanh", 341, 130944 / 131072)])
 def test_family_presets_build_the_ffn_each_family_ships_and_its_matched_twin(family, ffn, d_ff, ratio):
-    from ffnlab import config
-    from ffnlab.build import model_dict
+    from ffnlab.runs import config
+    from ffnlab.runs.build import model_dict
 
     cfg = config.compose([f"family={family}", "model=small"])
     model = Transformer(ModelConfig(**model_dict(cfg, 4096)), seed=0)

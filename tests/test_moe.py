@@ -1,4 +1,4 @@
-"""The routed FFN (ffnlab.moe): one expert is the dense FFN, routing and the balance loss by hand, gradients reach
+"""The routed FFN (ffnlab.model.moe): one expert is the dense FFN, routing and the balance loss by hand, gradients reach
 the router, parameter and FLOP accounting per matching rule, and the training loss carries the auxiliary losses."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from ffnlab.errors import ConfigError
-from ffnlab.ffn import FeedForward, get_variant
-from ffnlab.model import ModelConfig, Transformer
-from ffnlab.moe import MoEFeedForward, MoESpec
+from ffnlab.model.ffn import FeedForward, get_variant
+from ffnlab.model.moe import MoEFeedForward, MoESpec
+from ffnlab.model.transformer import ModelConfig, Transformer
 
 
 @pytest.mark.parametrize("name", ["swiglu", "relu", "gelu", "relu2"])
@@ -80,7 +80,7 @@ def test_matched_active_keeps_the_active_ffn_and_matched_total_keeps_all_of_it()
 
 
 def test_the_training_loss_carries_the_auxiliary_losses_and_validation_does_not():
-    from ffnlab.lit import LitLM
+    from ffnlab.runs.lit import LitLM
 
     cfg = ModelConfig(vocab_size=256, seq_len=16, d_model=48, n_layers=2, n_heads=2, ffn="swiglu", moe_experts=4)
     optim = {"name": None, "lr": 1e-3, "weight_decay": 0.1, "betas": [0.9, 0.95], "eps": 1e-8, "warmup_frac": 0.1,
@@ -102,7 +102,7 @@ def test_a_bad_expert_count_or_top_k_is_refused():
 
 
 def test_routing_diagnostics_report_each_layers_load_entropy_and_hidden_statistics():
-    from ffnlab.diagnostics import measure, routing
+    from ffnlab.model.diagnostics import measure, routing
 
     model = _model(moe_experts=4)
     idx = torch.randint(0, 256, (4, 16))

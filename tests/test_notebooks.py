@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from ffnlab.record import identity_hash
-from ffnlab.report.cli import main as report_main
+from ffnlab.cli.report import main as report_main
+from ffnlab.runs.keys import identity_hash
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -82,6 +82,6 @@ def test_the_scaling_notebook_runs_on_the_published_ladder_and_recomputes_its_ce
     assert len(published_rows) == len(cells)
     for row in published_rows:
         assert row.rsplit("|", 2)[0] in recomputed  # every column before the multiplier, character for character
-    ruled = _text(next(c for c in nb.cells if c.source.startswith("from ffnlab.report import findings")))
+    ruled = _text(next(c for c in nb.cells if c.source.startswith("from ffnlab.studies import findings")))
     counts = next(p for p in (published / "scaling.md").read_text().split("\n") if p.startswith("**Δ vs ReLU.**"))
     assert counts in ruled  # the study's rules on the whole slice: the report's own count, word for word

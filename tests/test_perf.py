@@ -7,9 +7,9 @@ import contextlib
 import pytest
 import torch
 
-from ffnlab.data import LMDataModule
-from ffnlab.ffn import IMPLS
-from ffnlab.model import ModelConfig, Transformer
+from ffnlab.data.datamodule import LMDataModule
+from ffnlab.model.ffn import IMPLS
+from ffnlab.model.transformer import ModelConfig, Transformer
 
 STEPS = 30
 

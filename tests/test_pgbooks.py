@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, ffnlab_train, needs_shared
-from ffnlab.corpora import CorpusError, corpora_dir, embedded_text, open_corpus
-from ffnlab.pgbooks import BOOK_CHARS
+from ffnlab.data.corpora import CorpusError, corpora_dir, embedded_text, open_corpus
+from ffnlab.data.pgbooks import BOOK_CHARS
 
 
 def _layout(root, n_books=12, corrupt=False):

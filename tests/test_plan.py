@@ -2,8 +2,10 @@
 
 import dataclasses
 
-from ffnlab.plan import decide
-from ffnlab.record import DataInfo, Final, RunRecord, identity_hash
+from ffnlab.data.info import DataInfo
+from ffnlab.runs.decide import decide
+from ffnlab.runs.keys import identity_hash
+from ffnlab.runs.record import Final, RunRecord
 
 CFG = {"ffn": "relu", "seed": 0, "optim": {"lr": 0.002}, "trainer": {"max_steps": 8, "threads": None}}
 SHA = "a" * 64

@@ -6,17 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ffnlab.record import (
-    SCHEMA_VERSION,
-    Final,
-    RunRecord,
-    identity_hash,
-    migrate,
-    read_record,
-    same_experiment,
-    try_read_record,
-    write_record,
-)
+from ffnlab.runs.identity import same_experiment
+from ffnlab.runs.keys import identity_hash
+from ffnlab.runs.record import SCHEMA_VERSION, Final, RunRecord, migrate, read_record, try_read_record, write_record
 
 V1 = json.loads((Path(__file__).parent / "data" / "record_schema1.json").read_text())
 
@@ -109,7 +101,7 @@ def test_finished_record_is_never_overwritten_by_a_failure(tmp_path):
 
 
 def test_an_early_loss_read_from_a_partial_evaluation_is_no_early_loss():
-    from ffnlab.record import Evaluation, Horizon
+    from ffnlab.runs.record import Evaluation, Horizon
 
     def rec(partial: bool) -> RunRecord:
         rows = [Evaluation(step=s, tokens=s, train_loss=None, val_loss=6.0 - s / 10, val_partial=partial and s == 2,
@@ -165,7 +157,7 @@ def test_a_key_added_since_counts_as_the_same_experiment_only_at_its_default_and
 def test_every_committed_reused_record_computes_what_its_donor_computed():
     """A reused record is a copy: its identity must equal its donor's wherever both are committed (results/)."""
     from ffnlab.io import REPO_ROOT
-    from ffnlab.keys import identity_config
+    from ffnlab.runs.keys import identity_config
 
     records = {}
     for path in (REPO_ROOT / "results").glob("*/records/*/*/metrics.json"):

@@ -1,4 +1,4 @@
-"""The scaling view (ffnlab.report.scaling) on records whose answers are known."""
+"""The scaling view (ffnlab.studies.scaling) on records whose answers are known."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ffnlab.report import scaling
+from ffnlab.studies import scaling, scaling_text
 
 FPT = {64: 2.0e6, 128: 8.0e6}  # training FLOPs per token of two sizes
 
@@ -82,7 +82,7 @@ def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_pat
     16-step run branches from its 32-step sibling at step 13 and ends bitwise where a run trained from scratch
     ends; ffnlab-report's scaling view gives each cell the Δ its setting has in summary.csv."""
     from conftest import TINY, ffnlab_train, records
-    from ffnlab.report.cli import report
+    from ffnlab.cli.report import report
 
     wsd = [*TINY, "optim=wsd", "optim.warmup_steps=2", "optim.cooldown_frac=0.2", "trainer.eval_every=2",
            "trainer.curve_val_batches=1", "diagnostics.enabled=false"]
@@ -125,7 +125,7 @@ def test_a_learning_rate_sweep_picks_the_best_rate_per_size_and_is_never_average
     assert not t.loc[(64, 0.008), "edge"]
     # at d_model 128 the loss falls with the rate: the best is the largest swept, flagged as the range's edge
     assert t.loc[(128, 0.016), "best"] and t.loc[(128, 0.016), "edge"] and t["best"].sum() == 2
-    assert "widen it" in scaling.lr_markdown(scaling.lr_choice(r))
+    assert "widen it" in scaling_text.lr_markdown(scaling.lr_choice(r))
     one = r[r["cfg.optim.lr"] == 0.008]
     assert not scaling.has_lr_sweep(one) and scaling.has_lr_sweep(r)
 
@@ -142,7 +142,7 @@ def test_compute_spent_counts_a_branch_from_its_branch_point_only():
     assert t.loc[64, "tokens_trained"] == 8000 + 400  # the branch trained its last 400 tokens only
     assert t.loc[64, "hours"] == pytest.approx((7200 + 360) / 3600)  # train + eval; the branch's own wall time
     assert t.loc[128, "cpu_hours"] == pytest.approx(2 * 3600 / 3600)  # two threads: twice its hours
-    md = scaling.compute_markdown(t.reset_index())
+    md = scaling_text.compute_markdown(t.reset_index())
     assert "| 64,000 | 64 | cpu A | 2 (1) | 8,400 | 2.10 | 2.10 |" in md
     assert "| **total** | | | 3 (1) | 16,400 | 3.10 | 4.10 |" in md
 
@@ -152,7 +152,7 @@ def test_the_largest_budget_section_gives_each_size_its_own_last_budget_and_carr
     base |= {(128, t, "relu"): [4.5 - 0.2 * i, 4.51 - 0.2 * i] for i, t in enumerate((1, 2, 4))}  # one budget less
     glu = {(d, t, v): [loss - 0.1, loss - 0.09] for (d, t, _), (loss, _) in base.items() for v in ("swiglu", "gelu")}
     c = scaling.cells(runs(base | glu))
-    md = scaling.largest_markdown(c)
+    md = scaling_text.largest_markdown(c)
     assert "| FFN | 64,000 params, 8e-06M tokens | 128,000 params, 4e-06M tokens |" in md
     assert md.index("| gelu |") < md.index("| swiglu |")  # the papers' order
     assert "| swiglu | -0.100 [" in md and "| relu |" not in md
@@ -183,7 +183,7 @@ def test_agreement_ranks_one_variant_set_in_every_cell_and_follows_the_papers_or
     assert a.loc[(128, 2, sh), "spearman_rho"] == pytest.approx(-1.0)
     lo, hi = a.loc[(64, 1, sh), ["rho_lo", "rho_hi"]]
     assert lo <= 1.0 <= hi and lo > 0.8  # seeds 0.002 apart, variants 0.01 apart: the order survives resampling
-    md = scaling.agreement_markdown(a.reset_index(), scaling.agreement_set(scaling.points(r))[0])
+    md = scaling_text.agreement_markdown(a.reset_index(), scaling.agreement_set(scaling.points(r))[0])
     assert "| 64,000 | 1 | 7 | +1.00 [" in md and "| 128,000 | 2 | 7 | -1.00 [" in md
 
 
@@ -205,7 +205,7 @@ def test_a_fit_that_misses_its_points_by_more_than_the_seed_spread_is_flagged():
         r = runs({(64, t, "relu"): [loss - 0.001, loss + 0.001] for t, loss in curve.items()})
         f = scaling.fits(r, n_boot=0).set_index("ffn")
         assert f.loc["relu", "seed_std"] == pytest.approx(0.001 * 2 ** 0.5)
-        assert ("†" in scaling.fits_markdown(f.reset_index()).split("\n")[4]) == flagged
+        assert ("†" in scaling_text.fits_markdown(f.reset_index()).split("\n")[4]) == flagged
 
 
 def test_the_verdict_reads_its_numbers_from_the_cells():
@@ -218,7 +218,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
     r = runs(losses)
     r["gated"] = r["ffn"] == "swiglu"
     c = scaling.cells(r)
-    text = scaling.verdict_markdown(r, c, scaling.agreement(r, n_boot=40))
+    text = scaling_text.verdict_markdown(r, c, scaling.agreement(r, n_boot=40))
     assert text.startswith("## Verdict\n\nAt the largest size (128,000 non-embedding parameters)")
     assert "1 of 2 variants have a lower mean loss than ReLU; swiglu (-0.100 [" in text and "]) leads it" in text
     assert "gelu (+0.050 [" in text and "]) trails it so; 2 of them survive Holm's correction" in text
@@ -227,7 +227,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
     begun = runs({(128, 1, "relu"): [4.0, 4.01]}).assign(d_model=256, params_non_embedding=256_000,
                                                           flops_per_token=3.2e7, gated=False)  # ReLU only so far
     r_next = pd.concat([r, begun], ignore_index=True)
-    assert scaling.verdict_markdown(r_next, scaling.cells(r_next), scaling.agreement(r_next, n_boot=0)
+    assert scaling_text.verdict_markdown(r_next, scaling.cells(r_next), scaling.agreement(r_next, n_boot=0)
                                     ).startswith("## Verdict\n\nAt the largest size (128,000 non-embedding")
     swiglu = c[(c["size"] == 128000) & (c["tokens"] == 4) & (c["ffn"] == "swiglu")].iloc[0]
     assert f"swiglu {swiglu['bound']}{swiglu['multiplier']:.2f}×" in text and "glu " not in text.split("swiglu")[0]
@@ -237,7 +237,7 @@ def test_the_verdict_reads_its_numbers_from_the_cells():
         noisy[(d, t, "geglu")] = [x - 0.02 + e for x, e in zip(ls, (0.05, -0.05, 0.0), strict=True)]
     r2 = runs(noisy).assign(gated=lambda df: df["ffn"].isin(["swiglu", "geglu"]))
     c2 = scaling.cells(r2)
-    text2 = scaling.verdict_markdown(r2, c2, scaling.agreement(r2, n_boot=0))
+    text2 = scaling_text.verdict_markdown(r2, c2, scaling.agreement(r2, n_boot=0))
     geglu = c2[(c2["size"] == 128000) & (c2["tokens"] == 4) & (c2["ffn"] == "geglu")].iloc[0]
     assert geglu["delta_lo"] < 0 < geglu["delta_hi"]
     assert f"geglu {geglu['bound']}{geglu['multiplier']:.2f}× [" in text2 and "]*" in text2.split("geglu ")[-1]
@@ -269,7 +269,7 @@ def test_a_size_in_progress_leaves_the_agreement_set_and_its_cells_unranked(monk
         ["relu", "gelu", "swish", "glu", "reglu", "geglu", "swiglu"], [64000, 128000])
     a = scaling.agreement(r, n_boot=0)
     assert set(a["size"]) == {64000, 128000} and (a["n_variants"] == 7).all()
-    md = scaling.agreement_markdown(a, scaling.agreement_set(scaling.points(r))[0], [256000])
+    md = scaling_text.agreement_markdown(a, scaling.agreement_set(scaling.points(r))[0], [256000])
     assert "Left out until it has them all: 256,000 params." in md
 
 

@@ -41,8 +41,8 @@ def test_a_sweep_plans_reports_progress_and_ends_with_its_report(env, tmp_path):
 
 
 def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
-    from ffnlab import progress
-    from ffnlab.record import write_outcome
+    from ffnlab.runs import progress
+    from ffnlab.runs.record import write_outcome
 
     (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 10, "finished": 2, "reusable": 0,
                                                            "to_train": 8, "since": 0.0, "parallel": 2}))
@@ -57,8 +57,9 @@ def test_the_eta_is_the_rate_of_the_runs_trained_so_far(tmp_path):
 
 
 def test_a_run_resumed_part_way_counts_for_the_share_of_it_trained_in_the_eta(tmp_path):
-    from ffnlab import progress
-    from ffnlab.record import Final, RunRecord, identity_hash, write_outcome, write_record
+    from ffnlab.runs import progress
+    from ffnlab.runs.keys import identity_hash
+    from ffnlab.runs.record import Final, RunRecord, write_outcome, write_record
 
     (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 4, "finished": 0, "reusable": 0,
                                                            "to_train": 4, "since": 0.0, "parallel": 1}))
@@ -81,6 +82,7 @@ def _files(folder: Path) -> dict[str, bytes]:
             if p.is_file() and p.name not in ("outcome.json", "train.log")}
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
     base = [*TINY, "trainer.max_steps=8", "sweep_name=c", "hydra.sweep.subdir=fixed"]
     ffnlab_train("-m", *base, env=env, cwd=tmp_path)
@@ -101,9 +103,10 @@ def test_changed_config_never_overwrites_a_finished_run(env, tmp_path):
     assert "results revision" in out.stdout + out.stderr
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_study_continued_with_another_launcher_or_thread_count_skips_every_finished_run(env, tmp_path,
                                                                                            small_sweep):
-    """Threads, launchers and progress bars are how, not what (ffnlab.keys): continuing a study with them changed
+    """Threads, launchers and progress bars are how, not what (ffnlab.runs.keys): continuing a study with them changed
     must skip every finished run, and a report over the study counts each seed once."""
     shutil.copytree(small_sweep, tmp_path / "multirun" / "small")  # 9 runs, made with trainer.threads=1
     before = records(tmp_path / "multirun" / "small")
@@ -114,7 +117,7 @@ def test_a_study_continued_with_another_launcher_or_thread_count_skips_every_fin
         assert "0 ok, 0 failed, 0 diverged, 9 skipped, 0 reused, 0 refused" in out.stdout + out.stderr, extra
     assert records(tmp_path / "multirun" / "small") == before  # every record as it was, byte for byte
     assert all("seed=" in k and "ffn=" in k for k in before)
-    from ffnlab.report.cli import main as report_main
+    from ffnlab.cli.report import main as report_main
 
     report_main([str(tmp_path / "multirun" / "small"), "--out", str(tmp_path / "report"), "--bootstrap", "20"])
     import pandas as pd
@@ -122,8 +125,9 @@ def test_a_study_continued_with_another_launcher_or_thread_count_skips_every_fin
     assert pd.read_csv(tmp_path / "report" / "summary.csv")["n_seeds"].tolist() == [3, 3, 3]
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_changed_corpus_file_is_a_new_experiment_never_a_reuse(env, tmp_path):
-    from ffnlab.corpora import embedded_text
+    from ffnlab.data.corpora import embedded_text
 
     text = tmp_path / "corpus.txt"
     text.write_text(embedded_text()[:300_000])
@@ -147,6 +151,7 @@ def test_an_unknown_key_fails_in_one_line_before_any_run(env, tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "multirun").exists()  # nothing ran
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path, small_sweep):
     shutil.copytree(small_sweep, tmp_path / "multirun" / "a")  # the donor study: relu, gelu, swiglu × 3 seeds
     donor_dir = next((tmp_path / "multirun" / "a").glob("*ffn=relu,*seed=0*"))
@@ -169,6 +174,7 @@ def test_a_run_finished_in_another_sweep_is_reused_not_retrained(env, tmp_path, 
         assert r["status"] == "ok" and r["reused_from"] is None
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_the_plan_counts_a_record_from_before_a_key_existed_as_reusable_as_the_sweep_then_does(env, tmp_path):
     base = [*TINY, "trainer.max_steps=4", "seed=0"]
     ffnlab_train("-m", "ffn=relu", *base, "sweep_name=a", env=env, cwd=tmp_path)
@@ -183,10 +189,11 @@ def test_the_plan_counts_a_record_from_before_a_key_existed_as_reusable_as_the_s
     assert "0 ok, 0 failed, 0 diverged, 0 skipped, 1 reused" in log
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_study_continues_on_another_machine_from_its_published_records(env, tmp_path, small_sweep):
     """A report's records/ (what git keeps: metrics.json only, no checkpoints, no .hydra/) copied into a fresh
     output root's multirun/ is a finished study there: the same sweep skips every run and trains nothing."""
-    from ffnlab.report.cli import report
+    from ffnlab.cli.report import report
 
     report([str(small_sweep)], tmp_path / "published", n_boot=10, figures=False)
     published = tmp_path / "published" / "records"
@@ -198,10 +205,11 @@ def test_a_study_continues_on_another_machine_from_its_published_records(env, tm
     assert not list((tmp_path / "fresh").rglob("*.ckpt"))
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
     args = ["-m", "ffn=gelu", *TINY, "trainer.max_steps=240", "data.batch_size=16", "reuse_runs=false"]
     ffnlab_train(*args, "sweep_name=full", env=env, cwd=tmp_path)
-    cmd = [sys.executable, "-m", "ffnlab.train", *args, "sweep_name=killed"]
+    cmd = [sys.executable, "-m", "ffnlab.cli.train", *args, "sweep_name=killed"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / "multirun" / "killed"
     deadline = time.time() + 120
@@ -224,7 +232,7 @@ def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
 @pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])
 def test_sigterm_stops_a_sweep_keeps_finished_runs_and_the_rerun_resumes(env, tmp_path, launcher):
     args = ["-m", "ffn=relu,gelu", *TINY, "trainer.max_steps=160", "sweep_name=t", f"launcher={launcher}"]
-    cmd = [sys.executable, "-m", "ffnlab.train", *args]
+    cmd = [sys.executable, "-m", "ffnlab.cli.train", *args]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sweep = tmp_path / "multirun" / "t"
     deadline = time.time() + 180
@@ -254,6 +262,7 @@ def test_diverging_run_is_recorded_and_the_sweep_goes_on(env, tmp_path):
     assert "1 ok, 0 failed, 1 diverged" in out.stdout + out.stderr
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_llamas_ffn_is_never_reused_from_a_swiglu_run_that_differs_only_by_its_rounding(env, tmp_path):
     base = [*TINY, "model.d_model=40", "trainer.max_steps=4", "seed=0"]
     ffnlab_train("-m", "ffn=swiglu", *base, "sweep_name=a", env=env, cwd=tmp_path)
@@ -267,8 +276,8 @@ def test_llamas_ffn_is_never_reused_from_a_swiglu_run_that_differs_only_by_its_r
 def test_a_worker_processes_interrupted_tally_counts_only_what_this_sweep_did(tmp_path, monkeypatch):
     """A launcher's worker never saw the sweep start: its tally reads the start from the sweep's plan, so the
     outcomes an earlier invocation left in the folder (here 'ok' from yesterday) are not counted as this one's."""
-    from ffnlab import sweep
-    from ffnlab.progress import PLAN_NAME
+    from ffnlab.runs import sweep
+    from ffnlab.runs.progress import PLAN_NAME
 
     monkeypatch.setattr(sweep, "_STARTED", [])
     old, now = time.time() - 86400, time.time()
@@ -289,7 +298,7 @@ def test_a_sweep_without_a_plan_leaves_no_earlier_plan_behind(tmp_path):
     time and counts, so a sweep that makes none removes it."""
     from omegaconf import OmegaConf
 
-    from ffnlab import progress
+    from ffnlab.runs import progress
 
     (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"since": 0.0, "total": 9}))
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}, "sweeper": {"_target_": "optuna"}}})
@@ -300,7 +309,7 @@ def test_a_sweep_without_a_plan_leaves_no_earlier_plan_behind(tmp_path):
 def test_the_eta_of_a_ladder_counts_a_cool_down_branch_as_the_steps_it_trains():
     """A warmup-stable-decay sweep whose shorter budgets branch from its longer runs' stable checkpoints plans
     only their cool-downs, and its ETA goes by steps: a branch is a fifth of a run, not a whole one."""
-    from ffnlab import progress
+    from ffnlab.runs import progress
 
     def cfg(steps: int, seed: int = 0, reuse: bool = True) -> dict:
         return {"ffn": "relu", "seed": seed, "reuse_runs": reuse,
@@ -317,8 +326,9 @@ def test_the_eta_of_a_ladder_counts_a_cool_down_branch_as_the_steps_it_trains():
 
 
 def test_the_eta_goes_by_steps_when_the_plan_has_them(tmp_path):
-    from ffnlab import progress
-    from ffnlab.record import Final, RunRecord, identity_hash, write_outcome, write_record
+    from ffnlab.runs import progress
+    from ffnlab.runs.keys import identity_hash
+    from ffnlab.runs.record import Final, RunRecord, write_outcome, write_record
 
     (tmp_path / progress.PLAN_NAME).write_text(json.dumps({"total": 4, "finished": 0, "reusable": 0, "to_train": 4,
                                                            "to_train_steps": 1760, "since": 0.0, "parallel": 1}))

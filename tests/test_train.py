@@ -11,14 +11,15 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from conftest import TINY, ffnlab_train, records
-from ffnlab.ffn import VARIANTS, get_variant
-from ffnlab.train import CONF_DIR
+from ffnlab.cli.train import CONF_DIR
+from ffnlab.model.ffn import VARIANTS, get_variant
 
 REQUIRED = ["status", "ffn", "seed", "gated", "d_model", "d_ff", "params", "flops_per_token", "steps", "tokens",
             "early", "final", "history", "tokens_per_s", "wall_s", "peak_rss_mb", "peak_gpu_mb", "data", "config",
             "config_hash", "git_sha", "versions", "error"]
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
     ffnlab_train("-m", "ffn=" + ",".join(VARIANTS), *TINY, "trainer.max_steps=8", "trainer.curve_val_batches=1",
                  "sweep_name=all",
@@ -43,7 +44,8 @@ def test_every_variant_trains_and_writes_a_complete_record(env, tmp_path):
     assert len({(r["data"]["sha256"], r["data"]["train_tokens"]) for r in recs.values()}) == 1
 
 
-@pytest.mark.parametrize("launcher", ["joblib", pytest.param("gpu_pack", marks=pytest.mark.slow),
+@pytest.mark.parametrize("launcher", [pytest.param("joblib", marks=pytest.mark.slow),
+                                      pytest.param("gpu_pack", marks=pytest.mark.slow),
                                       pytest.param("submitit_local", marks=pytest.mark.slow)])
 def test_launchers_complete_a_two_run_sweep(env, tmp_path, launcher):
     from ffnlab.io import threads_per_job
@@ -58,6 +60,7 @@ def test_launchers_complete_a_two_run_sweep(env, tmp_path, launcher):
         assert {r["threads"] for r in recs.values()} == {threads_per_job(n_jobs)}
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_ddp_on_two_cpu_processes_is_the_single_run_with_twice_the_batch(env, tmp_path):
     ffnlab_train("trainer=ddp_cpu", *TINY, "trainer.max_steps=8", "hydra.run.dir=runs/ddp", env=env, cwd=tmp_path)
     ffnlab_train(*TINY, "data.batch_size=16", "trainer.max_steps=8", "hydra.run.dir=runs/one", env=env, cwd=tmp_path)
@@ -79,14 +82,14 @@ def _experiments() -> list[str]:
 def test_every_experiment_composes_and_names_valid_variants_and_settings(name):
     from omegaconf import OmegaConf
 
-    from ffnlab.build import validate_model
-    from ffnlab.config import compose
+    from ffnlab.runs.build import validate_model
+    from ffnlab.runs.config import compose
 
     cfg = compose([f"experiment={name}"], hydra=True)
     assert cfg.sweep_name == name
     params = cfg.hydra.sweeper.params
     job = compose([f"experiment={name}"])
-    from ffnlab.config import CONF_DIR
+    from ffnlab.runs.config import CONF_DIR
 
     for key, values in params.items():  # every value of every swept setting fits the typed config and can run
         for value in str(values).split(","):
@@ -104,7 +107,7 @@ def test_every_experiment_composes_and_names_valid_variants_and_settings(name):
 def test_every_cpu_study_runs_two_one_thread_runs_side_by_side(name):
     """The studies' default arrangement (#16, results/benchmarks/study_throughput.md): two concurrent runs, each
     with cores ÷ 2 threads (trainer.threads unset), never one 2-thread run that collapses beside a co-runner."""
-    from ffnlab.config import compose
+    from ffnlab.runs.config import compose
 
     cfg = compose([f"experiment={name}"], hydra=True)
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
@@ -112,7 +115,7 @@ def test_every_cpu_study_runs_two_one_thread_runs_side_by_side(name):
 
 # Studies whose first job takes a code path of its own (Adafactor, compile settings); the other studies' jobs
 # differ from shazeer's only in values, which the composition test above checks.
-@pytest.mark.parametrize("name", ["shazeer", "shazeer_gpu"])
+@pytest.mark.parametrize("name", ["shazeer", pytest.param("shazeer_gpu", marks=pytest.mark.slow)])
 def test_a_job_of_each_distinct_study_runs(env, tmp_path, name):
     ffnlab_train(f"experiment={name}", "trainer=cpu", *TINY, "data=embedded", "data.vocab_size=384",
                  "trainer.max_steps=8", "perf.compile=false", env=env, cwd=tmp_path)
@@ -120,6 +123,7 @@ def test_a_job_of_each_distinct_study_runs(env, tmp_path, name):
     assert r["status"] == "ok", json.dumps(r)[:2000]
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_optuna_preset_tunes_the_learning_rate(env, tmp_path):
     out = ffnlab_train("-m", "hparams_search=lr_optuna", "ffn=swiglu", "hydra.sweeper.n_trials=2", *TINY,
                        "trainer.max_steps=8", env=env, cwd=tmp_path)

@@ -1,6 +1,6 @@
 """Does a cool-down branch give what training to its budget from scratch gives, in the real study?
 
-The scaling ladder's shorter budgets branch from the 16M-token run's stable-phase checkpoints (ffnlab.branch);
+The scaling ladder's shorter budgets branch from the 16M-token run's stable-phase checkpoints (ffnlab.runs.branch);
 the learning-rate sweep trained relu and swiglu to 2,000 steps from scratch at every size and rate, seed 0. Where
 the sweep's run has the ladder's size, rate, budget and seed, the two are the same training (the ladder only
 evaluates more often), so their final losses should agree: bit for bit if the branch is exact and both ran on
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ffnlab.record import try_read_record
 from ffnlab.report.collect import machine
+from ffnlab.runs.record import try_read_record
 
 KEY = ["d_model", "lr", "steps", "ffn", "seed"]
 COLUMNS = [*KEY, "final_val_loss", "branched", "run", "sweep", "machine"]

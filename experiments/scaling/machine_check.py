@@ -7,7 +7,8 @@ loss (torch picks other CPU kernels, which round differently, and training ampli
 would). Beside it, the ladder's seed spread at the same cell, and what the machine does to the quantity the
 study reports: a variant's Δ vs ReLU at the same seed and budget, on each machine.
 
-    python experiments/scaling/machine_check.py FIRST_ROOT SECOND_ROOT --out results/scaling_amd/machine_check.md
+    python experiments/scaling/machine_check.py FIRST_ROOT SECOND_ROOT \
+        --out results/scaling/machine_amd/machine_check.md
 
 FIRST_ROOT / SECOND_ROOT: folders of run folders holding metrics.json (a sweep's multirun folder, or a report's
 records/<study>); SECOND_ROOT is the ladder the study reports (its seed spread is the yardstick). Torch-free.

@@ -1,6 +1,6 @@
 """The compute plan of experiment=scaling, from measured throughput: what the ladder costs before it starts.
 
-    python experiments/scaling/plan.py --out results/scaling_plan [--steps 12]
+    python experiments/scaling/plan.py --out results/scaling/plan [--steps 12]
 
 For each size of the ladder (conf/scale/) and each variant it runs, it times `--steps` training steps of the
 real model (AdamW, batch 16 × 128 tokens, the step ffnlab-train takes) in one thread, as the study runs them
@@ -21,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ffnlab.config import compose
-from ffnlab.lit import build_optimizer
-from ffnlab.model import ModelConfig, Transformer
-from ffnlab.schedules import cooldown_start
+from ffnlab.model.transformer import ModelConfig, Transformer
+from ffnlab.runs.config import compose
+from ffnlab.runs.lit import build_optimizer
+from ffnlab.runs.schedules import cooldown_start
 
 SIZES = {"xs": ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu"],
          "s": ["relu", "gelu", "swish", "glu", "reglu", "geglu", "swiglu"],

@@ -2,7 +2,7 @@
 
 A seed block is all seven ladder variants of one seed, all four budgets, on one machine kind (the pre-registered
 analysis in experiments/scaling/README.md). This script works out what is missing from the committed records
-(results/scaling/records/scaling, results/scaling/pending/scaling and results/scaling_intel/records/scaling),
+(results/scaling/records/scaling, results/scaling/pending/scaling and results/scaling/machine_intel/records/scaling),
 queues it as sweeps of two runs (two variants of one seed, or one variant of two seeds), trains each 16M-token
 pair, then its cool-down branches, and copies every finished record into results/scaling/pending/scaling/ (the
 report's records folder takes a block only when it is whole: `--promote`). A seed whose committed runs were
@@ -18,6 +18,7 @@ trained on another machine kind than this one is left for that kind.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -28,9 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 VARIANTS = ("relu", "gelu", "swish", "glu", "reglu", "geglu", "swiglu")
 BUDGETS = (8000, 4000, 2000, 1000)
+# ffnlab-train's module in the code tree the blocks run (PYTHONPATH: a frozen clone, which may predate the
+# package layout of ffnlab.cli)
+TRAIN = "ffnlab.cli.train" if importlib.util.find_spec("ffnlab.cli") else "ffnlab.train"
 RECORDS = REPO / "results/scaling/records/scaling"
 PENDING = REPO / "results/scaling/pending/scaling"
-EARLIER = REPO / "results/scaling_intel/records/scaling"  # seed 2's first m runs (Intel)
+EARLIER = REPO / "results/scaling/machine_intel/records/scaling"  # seed 2's first m runs (Intel)
 
 
 def folder(ffn: str, seed: int, steps: int) -> str:
@@ -45,7 +49,7 @@ def machine() -> str:
 
 def done(ffn: str, seed: int, earlier: bool = True) -> dict[int, str]:
     """Budget → the machine kind (cpu_capability) of each committed finished run of (ffn, seed) at m; `earlier`:
-    count results/scaling_intel's runs too (False: they are to be retrained, for BLiMP and the reproduction)."""
+    count results/scaling/machine_intel's runs too (False: they are to be retrained, for BLiMP and the reproduction)."""
     out = {}
     for root in (RECORDS, PENDING, EARLIER) if earlier else (RECORDS, PENDING):
         for steps in BUDGETS:
@@ -59,7 +63,7 @@ def done(ffn: str, seed: int, earlier: bool = True) -> dict[int, str]:
 
 def queue(blocks: int, here: str, retrain_earlier: bool = False) -> list[tuple[list[int], list[str]]]:
     """Sweeps of two runs each (same seed, or same variant), in seed order; seeds of another machine skipped.
-    `retrain_earlier`: the earlier runs (results/scaling_intel) are trained again, on this machine kind only."""
+    `retrain_earlier`: the earlier runs (results/scaling/machine_intel) are trained again, on this machine kind only."""
     jobs = []
     for seed in range(blocks):
         kinds = {k for v in VARIANTS for k in done(v, seed).values()}
@@ -84,7 +88,7 @@ def queue(blocks: int, here: str, retrain_earlier: bool = False) -> list[tuple[l
 
 
 def train(seeds: list[int], ffns: list[str], output: Path) -> None:
-    base = [sys.executable, "-m", "ffnlab.train", "-m", "experiment=scaling", "scale=m",
+    base = [sys.executable, "-m", TRAIN, "-m", "experiment=scaling", "scale=m",
             f"seed={','.join(map(str, seeds))}", f"ffn={','.join(ffns)}", "report_at_end=false"]
     env = {**os.environ, "FFNLAB_OUTPUT": str(output), "OMP_NUM_THREADS": "1"}
     for extra in (["trainer.max_steps=8000"], []):  # the 16M runs side by side, then their branches
@@ -119,9 +123,10 @@ def reproduction() -> str:
                         f"{a['final']['val_loss']!r} | {b['versions'].get('cpu_capability')} | {b['git_sha'][:8]} | "
                         f"{b['final']['val_loss']!r} | {'yes' if same else 'NO'} |")
     head = ["# Reproduction: earlier runs trained again", "",
-            "Each run of `results/scaling_intel/` trained again from scratch by `experiments/scaling/seed_blocks.py "
-            "--retrain-earlier` on the same machine kind, with the code of its time beside today's (BLiMP added at "
-            "the run's end, never inside training): the final validation loss must be the same to the last digit.",
+            "Each run of `results/scaling/machine_intel/` trained again from scratch by "
+            "`experiments/scaling/seed_blocks.py --retrain-earlier` on the same machine kind, with the code of its "
+            "time beside today's (BLiMP added at the run's end, never inside training): the final validation loss "
+            "must be the same to the last digit.",
             "", "| run | machine (then) | code (then) | final loss (then) | machine (now) | code (now) "
             "| final loss (now) | equal |", "|---|---|---|---:|---|---|---:|---|"]
     return "\n".join(head + rows) + "\n"
@@ -151,7 +156,8 @@ def main() -> None:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--promote", action="store_true")
     p.add_argument("--retrain-earlier", action="store_true",
-                   help="train results/scaling_intel's runs again too (BLiMP for their block; a reproduction check)")
+                   help="train results/scaling/machine_intel's runs again too (BLiMP for their block; a reproduction "
+                        "check)")
     p.add_argument("--reproduction", type=Path, default=None, metavar="OUT.md",
                    help="write the reproduction table of the earlier runs trained again")
     args = p.parse_args()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ffnlab.record import RECORD_NAME, read_record
+from ffnlab.runs.record import RECORD_NAME, read_record
 
 
 def _records(root: Path) -> dict[tuple[str, int], object]:

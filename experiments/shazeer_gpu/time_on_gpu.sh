@@ -4,7 +4,7 @@
 # steps of every Shazeer variant at seed 0 in one process, eager, then relu and swiglu with perf.compile=true
 # (the preset's default), then one run through Lightning's DDP strategy. Offline, so WikiText-2 stands in for C4
 # (the time per token does not depend on the text). Writes the two ffnlab-report folders and timing.csv to OUT_DIR.
-#   bash experiments/shazeer_gpu/time_on_gpu.sh results/shazeer_gpu_timing
+#   bash experiments/shazeer_gpu/time_on_gpu.sh results/shazeer/gpu_timing
 set -uo pipefail
 OUT_DIR=${1:?usage: time_on_gpu.sh OUT_DIR}
 STEPS=${STEPS:-400}  # a multiple of 8 (the early evaluation is at STEPS/8)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ffnlab.errors import FfnlabError
+from ffnlab.errors import FolderBusyError, UnwritableError
 
 ENV_CACHE = "FFNLAB_CACHE"
 ENV_CORPORA = "FFNLAB_CORPORA"
@@ -45,9 +45,6 @@ def output_dir(configured: str | os.PathLike | None = None) -> Path:
     """Where runs/ and multirun/ go: the configured path, else $FFNLAB_OUTPUT, else the current folder."""
     return _first(configured, ENV_OUTPUT) or Path.cwd().resolve()
 
-
-class UnwritableError(FfnlabError):
-    """A folder ffnlab must write to is not writable."""
 
 
 def _unwritable(folder: Path, e: OSError) -> UnwritableError:
@@ -94,9 +91,6 @@ def cache_lock(cache: str | os.PathLike, name: str) -> Iterator[None]:
     finally:
         lock.release()
 
-
-class FolderBusyError(FfnlabError):
-    """Another process owns the run folder."""
 
 
 RUN_LOCK = ".ffnlab.lock"

@@ -25,9 +25,14 @@ import torch
 
 from ffnlab.bench import measure, overhead, tables
 from ffnlab.bench.models import PEERS, SIZES, Built, build_ffnlab, peer_available
-from ffnlab.errors import cli_errors
-from ffnlab.ffn import IMPLS, FeedForward, get_variant
+from ffnlab.bench.moe import main_moe
+from ffnlab.bench.study import main_project, main_study
+from ffnlab.bench.write import write_readme
+from ffnlab.data.corpora import load_corpus
+from ffnlab.errors import CorpusError, cli_errors
+from ffnlab.model.ffn import IMPLS, FeedForward, get_variant
 from ffnlab.quiet import quiet_third_party
+from ffnlab.runs.build import datamodule
 
 SHAZEER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu"]
 
@@ -136,8 +141,6 @@ def run_group(args, size, ffn: str, default_impl: str, peers: dict[str, str | No
 def bf16_agreement(args, default_impl: str) -> pd.DataFrame:
     """fp32 and bf16 training curves of relu and swiglu on real batches from the same init."""
     cfg = overhead.train_config(args.overhead_overrides + [f"trainer.max_steps={args.bf16_steps}"])
-    from ffnlab.build import datamodule
-
     d = cfg.data
     dm = datamodule(cfg, max_steps=args.bf16_steps)  # the batches of data_seed (0 unless overridden)
     info = dm.load()
@@ -166,9 +169,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--overhead-steps", type=int, default=60)
     ap.add_argument("--bf16-steps", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="tiny size and short runs: checks the pipeline only")
-    ap.add_argument("--mode", choices=("steps", "study", "project"), default="steps",
+    ap.add_argument("--mode", choices=("steps", "study", "project", "moe"), default="steps",
                     help="steps: the step benchmark (default); study: whole sweeps per arrangement "
-                         "(ffnlab.bench.study); project: a study's wall time from the records of a real run of it")
+                         "(ffnlab.bench.study); project: a study's wall time from the records of a real run of it; "
+                         "moe: routed FFNs (conf/moe presets) against the dense one (ffnlab.bench.moe)")
+    ap.add_argument("--moe-variants", default="swiglu", help="moe mode: comma list of the experts' FFN variants")
     ap.add_argument("--study-steps", type=int, default=200, help="study mode: trainer.max_steps of each run")
     ap.add_argument("--rerender", action="store_true",
                     help="study mode: re-render study_throughput.md and .csv in --out from the measured .csv "
@@ -187,11 +192,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.overhead_rounds, args.overhead_steps, args.bf16_steps = 1, 6, 4
     args.sizes = args.sizes.split(",")
     args.variants = args.variants.split(",")
+    args.moe_variants = args.moe_variants.split(",")
     args.impls = args.impls.split(",")
     for s in args.sizes:
         if s not in SIZES:
             ap.error(f"unknown size {s!r}; choose from {', '.join(SIZES)}")
-    for v in args.variants:
+    for v in args.variants + args.moe_variants:
         get_variant(v)
     data = "data=wikitext2" if _wikitext_available() and not args.quick else "data=embedded"
     model = "model=tiny" if args.quick else "model=small"
@@ -206,8 +212,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _wikitext_available() -> bool:
-    from ffnlab.corpora import CorpusError, load_corpus
-
     try:
         load_corpus("wikitext2")
         return True
@@ -220,13 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     quiet_third_party()
     if args.mode == "project":
-        from ffnlab.bench.study import main_project
-
         main_project(args, argv if argv is not None else sys.argv[1:], log=_log)
         return
+    if args.mode == "moe":
+        main_moe(args, machine(), log=_log)
+        return
     if args.mode == "study":
-        from ffnlab.bench.study import main_study
-
         main_study(args, machine(), argv if argv is not None else sys.argv[1:], log=_log)
         return
     out = Path(args.out)
@@ -268,8 +271,6 @@ def main(argv: list[str] | None = None) -> None:
     impls += [p for p, why in peers.items() if why is None]
     fig = tables.plot_throughput(summary, args.variants, impls)
     fig.savefig(out / "throughput.png", dpi=120)
-    from ffnlab.bench.write import write_readme
-
     write_readme(out, summary, memory, ovh, curves, peak, info, peers, args, default_impl, impls)
     _log(f"wrote {out}/")
 

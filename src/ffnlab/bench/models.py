@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ffnlab.ffn import get_variant
-from ffnlab.model import ModelConfig, Transformer
+from ffnlab.model.ffn import get_variant
+from ffnlab.model.transformer import ModelConfig, Transformer
 
 
 @dataclass(frozen=True)

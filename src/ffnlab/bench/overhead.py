@@ -14,10 +14,10 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from ffnlab import build, config
-from ffnlab.callbacks import History
-from ffnlab.data import LMDataModule
-from ffnlab.lit import LitLM, build_optimizer
+from ffnlab.data.datamodule import LMDataModule
+from ffnlab.runs import build, config
+from ffnlab.runs.callbacks import History
+from ffnlab.runs.lit import LitLM, build_optimizer
 
 
 class _Stamps(L.Callback):

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ffnlab.errors import FfnlabError
+from ffnlab.errors import BenchError, FfnlabError
+from ffnlab.runs.record import read_record
 
 ARRANGEMENTS = {  # name → (concurrent runs, threads per run, extra overrides)
     "1x2": (1, 2, ["launcher=basic"]),
@@ -45,7 +46,7 @@ CORUNNER = ("import torch\ntorch.set_num_threads(1)\na = torch.randn(384, 384)\n
 def _sweep(arrangement: str, overrides: list[str], out: Path, name: str,
            compile_cache: Path | None = None) -> tuple[float, list[dict]]:
     parallel, threads, extra = ARRANGEMENTS[arrangement]
-    cmd = [sys.executable, "-m", "ffnlab.train", "-m", *overrides, *extra, f"trainer.threads={threads}",
+    cmd = [sys.executable, "-m", "ffnlab.cli.train", "-m", *overrides, *extra, f"trainer.threads={threads}",
            "trainer.progress_bar=false", "report_at_end=false", "reuse_runs=false", f"sweep_name={name}"]
     env = dict(os.environ, FFNLAB_OUTPUT=str(out), OMP_NUM_THREADS=str(threads))
     if compile_cache is not None:  # the compile cache this sweep starts from (empty: cold)
@@ -54,7 +55,7 @@ def _sweep(arrangement: str, overrides: list[str], out: Path, name: str,
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"sweep {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise BenchError(f"sweep {name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     recs = [json.loads(p.read_text()) for p in (out / "multirun" / name).rglob("metrics.json")]
     return wall, recs
 
@@ -156,7 +157,7 @@ def projection(records: list[dict], planned: int, concurrency: int, target_s: fl
     evaluation. Only finished runs count."""
     ok = [r for r in records if r.get("status") == "ok"]
     if not ok:
-        raise ValueError("no finished run records to extrapolate from")
+        raise BenchError("no finished run records to extrapolate from")
     wall = [float(r["wall_s"]) for r in ok]
     mean_wall = statistics.fmean(wall)
     parts = {k: (statistics.fmean(float(r[k]) / float(r["wall_s"]) for r in ok) if all(r.get(k) is not None for r in ok)
@@ -179,8 +180,6 @@ def _pct(x: float) -> str:
 
 def main_project(args, argv: list[str], log=print) -> dict:
     """`--mode project`: extrapolate a study's wall time from the records of a real (partial) run of it."""
-    from ffnlab.record import read_record
-
     src = Path(args.project_from)
     recs = [r.to_dict() for r in (read_record(p) for p in sorted(src.rglob("metrics.json"))) if r is not None]
     if not recs:

@@ -1,43 +1,8 @@
-"""Reports from run records: collect → stats → tables / plots. Pure pandas and matplotlib; never imports torch."""
+"""The generic report layer: run records in, tables and figures out, for any study.
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pandas as pd
-
-
-def load_results(folder: str | Path) -> dict[str, pd.DataFrame]:
-    """The CSVs that `ffnlab-report` wrote to `folder`: runs, curves, summary."""
-    folder = Path(folder)
-    missing = [n for n in ("runs", "curves", "summary") if not (folder / f"{n}.csv").is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} lacks {', '.join(m + '.csv' for m in missing)}; run ffnlab-report first")
-    return {n: pd.read_csv(folder / f"{n}.csv") for n in ("runs", "curves", "summary")}
-
-
-def load_diagnostics(folder: str | Path) -> pd.DataFrame:
-    """Every diagnostics value of the runs in a report folder's records/ (one row per run, evaluation, layer or
-    weight matrix and statistic; ffnlab.report.diagnostics.read), with the report's run names. Empty when the
-    records carry none."""
-    from ffnlab.report import collect
-    from ffnlab.report import diagnostics as diag
-
-    records = Path(folder) / "records"
-    roots = sorted(p for p in records.iterdir() if p.is_dir()) if records.is_dir() else []
-    if not roots:
-        raise FileNotFoundError(f"{folder} has no records/ folder; run ffnlab-report (it copies the records there)")
-    runs, _ = collect.load(roots)
-    return diag.read(runs[~collect.duplicates(runs)])[0]
-
-
-def select(df: pd.DataFrame, variants=None, seeds=None, run_dirs=None) -> pd.DataFrame:
-    """Rows of runs.csv or curves.csv restricted to some variants, seeds and/or run folders (one setting's)."""
-    mask = pd.Series(True, index=df.index)
-    if run_dirs is not None:
-        mask &= df["run_dir"].isin(list(run_dirs))
-    if variants is not None:
-        mask &= df["ffn"].isin(list(variants))
-    if seeds is not None:
-        mask &= df["seed"].isin(list(seeds))
-    return df[mask]
+collect (records → one row per run, one per evaluation) → stats and blocked (per-variant summaries, Welch /
+paired / seed-blocked intervals, Holm) → tables (Markdown, LaTeX) and plots (functions of DataFrames); paper holds
+the papers' reference numbers; diagnostics reads the activation diagnostics; notebook is what the notebooks call.
+Pure pandas, scipy, statsmodels and matplotlib: never imports torch, and nothing here knows a particular study's
+rules (those are in ffnlab.studies).
+"""

@@ -7,19 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ffnlab.errors import FfnlabError
-from ffnlab.keys import is_setting
-from ffnlab.record import OUTCOME_NAME, RECORD_NAME, RunRecord, identity_hash, read_record
+from ffnlab.errors import ReportError
 from ffnlab.report.paper import order_key
+from ffnlab.runs.keys import identity_hash, is_setting
+from ffnlab.runs.record import OUTCOME_NAME, RECORD_NAME, RunRecord, read_record
 
 RECORD = RECORD_NAME
-# Which config keys are settings (split a report) is ffnlab.keys' table; the corpus's content hash is one too:
+# Which config keys are settings (split a report) is ffnlab.runs.keys' table; the corpus's content hash is one too:
 # runs on different text are never pooled, even when their configs agree.
 DATA_HASH = "data_sha256"
 
-
-class ReportError(FfnlabError):
-    """Nothing to report from what was given; the message says what to pass instead."""
 
 
 def run_dirs(roots: list[str | Path]) -> dict[str, Path]:
@@ -134,8 +131,8 @@ def load(roots: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         if rec and rec.run_dir:
             stored[rec.run_dir] = name
         row.update({f"cfg.{k}": v for k, v in pd.json_normalize(cfg, sep=".").iloc[0].items()} if cfg else {})
-        # The identity by today's rule (ffnlab.keys, with the data's hash): records written by older ffnlab versions
-        # stored hashes made with other rules, so their stored config_hash is not comparable across versions.
+        # The identity by today's rule (ffnlab.runs.keys, with the data's hash): records written by older ffnlab
+        # versions stored hashes made with other rules, so their stored config_hash is not comparable across versions.
         row[DATA_HASH] = rec.data_sha256 if rec else None
         row["experiment_hash"] = identity_hash(cfg, rec.data_sha256) if rec and cfg else None
         row["folder"] = str(d)  # where it was read (not written to runs.csv: it differs between machines)

@@ -1,4 +1,4 @@
-"""Activation diagnostics from run records → DataFrames and tables (pure pandas; ffnlab.diagnostics defines each
+"""Activation diagnostics from run records → DataFrames and tables (pure pandas; ffnlab.model.diagnostics defines each
 statistic). One long frame, one row per (run, evaluation, layer or weight matrix, statistic); summaries average
 the layers of a run first, then take mean ± std over seeds, at the early (1/8) and final horizons.
 """
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ffnlab.record import read_record
 from ffnlab.report.paper import order_key
+from ffnlab.runs.record import read_record
 
 # The compact table's columns: (statistic, header, scale, format). Fractions are shown in percent.
 TABLE = [
@@ -147,8 +147,8 @@ def tables_markdown(summary: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFram
             title = "final" if horizon == "final" else "early (1/8 of the budget)"
             parts.append(f"### At the {title} horizon\n\n" + markdown(summary, horizon))
     share = cost(meta)
-    legend = (f"Layer averages over {where}, mean ± std over seeds (ffnlab.diagnostics defines each). zeros: hidden "
-              "values exactly 0; near-zero: |h| < 1% of the layer's hidden RMS; dead units: near-zero on every "
+    legend = (f"Layer averages over {where}, mean ± std over seeds (ffnlab.model.diagnostics defines each). zeros: "
+              "hidden values exactly 0; near-zero: |h| < 1% of the layer's hidden RMS; dead units: near-zero on every "
               "token; gate: σ(xW) of a sigmoid gate; FFN write: RMS of the FFN output over RMS of the residual "
               "stream it is added to; resid. kurtosis: per token over features (3 = Gaussian); resid. max/RMS: "
               "the largest residual value in RMS units."

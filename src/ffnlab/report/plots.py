@@ -172,7 +172,7 @@ def _variants(df: pd.DataFrame) -> list[str]:
 def diagnostic(points: pd.DataFrame, stat: str, ax=None, layers: list[int] | None = None):
     """One diagnostic over training per variant: averaged over layers (or over `layers` only; weight statistics:
     over the FFN's matrices), mean over seeds with a min–max band. `points` is ffnlab.report.diagnostics.read's
-    first frame (or ffnlab.report.load_diagnostics')."""
+    first frame (or ffnlab.report.notebook.load_diagnostics')."""
     ax = _ax(ax)
     d = points[points["stat"] == stat]
     if layers is not None:
@@ -234,16 +234,15 @@ def families(table: pd.DataFrame, x: str = "params_ffn", ax=None):
     """Final loss of each family's FFN against its FFN parameters (x='params_ffn') or training FLOPs
     (x='train_flops'), mean ± std over seeds: one colour per family, filled as shipped, open at ReLU's parameters,
     a line joining the two; ReLU's mean ± std as a dashed line and band. `table` is
-    ffnlab.report.families.table's frame."""
-    from ffnlab.report.families import SHIPPED
-
+    ffnlab.studies.families.table's frame (one colour per family, in the table's order)."""
     ax = _ax(ax)
     t = table
+    shipped_names = [n for n in t.index if n != BASELINE and not n.endswith("_matched")]
     for name, r in t.iterrows():
         if name == BASELINE:
             continue
         family = name.removesuffix("_matched")
-        color = f"C{SHIPPED.index(family)}" if family in SHIPPED else "black"
+        color = f"C{shipped_names.index(family)}" if family in shipped_names else "black"
         shipped = family == name
         ax.errorbar([r[x]], [r["val_loss"]], yerr=[0 if pd.isna(r["val_loss_std"]) else r["val_loss_std"]],
                     fmt="o" if shipped else "s", ms=6, mfc=color if shipped else "white", mec=color, ecolor=color,

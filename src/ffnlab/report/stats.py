@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from ffnlab.errors import ReportError
 from ffnlab.report import blocked
 from ffnlab.report.blocked import holm
 from ffnlab.report.paper import BASELINE, order_key, reference_table
@@ -19,23 +20,22 @@ CORRECTION = "Holm-Bonferroni"
 
 
 def welch(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
-    """Δ = mean(a) − mean(b), its Welch confidence interval and two-sided p-value. NaN where n < 2."""
+    """Δ = mean(a) − mean(b), its Welch confidence interval and two-sided p-value (scipy's ttest_ind, unequal
+    variances). NaN where n < 2."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     delta = a.mean() - b.mean() if len(a) and len(b) else math.nan
     if len(a) < 2 or len(b) < 2:
         return delta, math.nan, math.nan, math.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
+    if a.var(ddof=1) + b.var(ddof=1) == 0:  # no spread: scipy has no interval; the difference is exact
         return delta, delta, delta, (1.0 if delta == 0 else 0.0)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = st.t.ppf(0.5 + level / 2, df) * se
-    p = 2 * st.t.sf(abs(delta) / se, df)
-    return delta, delta - half, delta + half, p
+    t = st.ttest_ind(a, b, equal_var=False)
+    ci = t.confidence_interval(level)
+    return delta, float(ci.low), float(ci.high), float(t.pvalue)
 
 
 def paired(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, float, float, float, int]:
-    """Δ over seeds both have (a and b indexed by seed): mean difference, t interval, paired p, n pairs.
+    """Δ over seeds both have (a and b indexed by seed): mean difference, t interval, paired p (scipy's ttest_rel),
+    n pairs.
 
     At one seed every variant shares its non-FFN initial weights and its batches, so pairing by seed
     removes that shared part of the seed-to-seed spread.
@@ -44,11 +44,11 @@ def paired(a: pd.Series, b: pd.Series, level: float = 0.95) -> tuple[float, floa
     n = len(d)
     if n < 2:
         return (d.mean() if n else math.nan), math.nan, math.nan, math.nan, n
-    se = d.std(ddof=1) / math.sqrt(n)
-    if se == 0:
+    if d.std(ddof=1) == 0:  # no spread: scipy has no interval; the difference is exact
         return d.mean(), d.mean(), d.mean(), (1.0 if d.mean() == 0 else 0.0), n
-    half = st.t.ppf(0.5 + level / 2, n - 1) * se
-    return d.mean(), d.mean() - half, d.mean() + half, 2 * st.t.sf(abs(d.mean()) / se, n - 1), n
+    t = st.ttest_rel(a[d.index], b[d.index])
+    ci = t.confidence_interval(level)
+    return d.mean(), float(ci.low), float(ci.high), float(t.pvalue), n
 
 
 def welch_power(delta: float, sd_a: float, sd_b: float, n: int, level: float) -> float:
@@ -91,7 +91,7 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
     `horizon="early"` puts the 1/8-budget loss in the place of the final one (loss, Δ, test, rank).
     """
     if horizon not in ("final", "early"):
-        raise ValueError(f"horizon must be 'final' or 'early', got {horizon!r}")
+        raise ReportError(f"horizon must be 'final' or 'early', got {horizon!r}")
     ok = runs[runs["status"] == "ok"]
     if horizon == "early":
         ok = ok.assign(final_val_loss=ok["early_val_loss"])
@@ -119,41 +119,48 @@ def summarize(runs: pd.DataFrame, alpha: float = 0.05, horizon: str = "final") -
     failed = runs[runs["status"] != "ok"].groupby("ffn")["status"].agg(lambda s: ", ".join(sorted(s)))
     out["not_ok"] = failed.reindex(out.index).fillna("")
     if BASELINE in out.index:
-        base = ok.loc[ok["ffn"] == BASELINE, "final_val_loss"].to_numpy()
-        base_by_seed = ok[ok["ffn"] == BASELINE].groupby("seed")["final_val_loss"].mean()
-        base_early = ok.loc[ok["ffn"] == BASELINE, "early_val_loss"].dropna().to_numpy()
-        cols = {}
-        for name in out.index:
-            vals = ok.loc[ok["ffn"] == name, "final_val_loss"].to_numpy()
-            d, lo, hi, p = welch(vals, base)
-            early = ok.loc[ok["ffn"] == name, "early_val_loss"].dropna().to_numpy()
-            by_seed = ok[ok["ffn"] == name].groupby("seed")["final_val_loss"].mean()
-            _, plo, phi, pp, npairs = paired(by_seed, base_by_seed)
-            ed, elo, ehi, ep = welch(early, base_early) if len(early) else (math.nan,) * 4
-            cols[name] = {"delta": d, "delta_lo": lo, "delta_hi": hi, "p_welch": p,
-                          "paired_lo": plo, "paired_hi": phi, "p_paired": pp, "n_pairs": npairs,
-                          "early_delta": ed, "early_delta_lo": elo, "early_delta_hi": ehi, "early_p_welch": ep}
-        out = out.join(pd.DataFrame.from_dict(cols, orient="index"))
-        out["delta_pct"] = 100 * out["delta"] / out.loc[BASELINE, "val_loss"]
-        out.loc[BASELINE, ["p_welch", "p_paired", "early_p_welch"]] = math.nan
-        out["p_holm"] = holm(out["p_welch"])
-        out["significant"] = out["p_holm"] < alpha
-        base_sd = out.loc[BASELINE, "val_loss_std"]
-        levels = holm_levels(out["p_welch"], alpha)  # seeds that resolve each Δ at its Holm level, power 0.8
-        out["seeds_needed"] = [seeds_needed(r["delta"], r["val_loss_std"], base_sd, levels[name])
-                               if name != BASELINE and pd.notna(levels[name]) else math.nan
-                               for name, r in out.iterrows()]
-        out = out.join(_blocked_columns(ok, alpha))
-        blocked_ok = out["blocks"].fillna(0) >= 2
-        out["test"] = ["" if n == BASELINE else ("seed-blocked" if b else "Welch") for n, b in blocked_ok.items()]
-        out["significant"] = out["significant"].where(~blocked_ok, out["p_blocked_holm"] < alpha)
-        out["early_p_holm"] = holm(out["early_p_welch"])  # the same test at 1/8 of the budget
-        out["early_significant"] = out["early_p_holm"] < alpha
-        out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)
+        out = _versus_baseline(out, ok, alpha)
     out["rank"] = out["val_loss"].rank(method="min").astype(int)
     out = out.join(reference_table(), how="left")
     out.index.name = "ffn"
     return out.sort_index(key=order_key)
+
+
+def _versus_baseline(out: pd.DataFrame, ok: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """summarize's comparison columns: each variant's Δ vs ReLU by Welch (final and early), paired by seed and
+    seed-blocked, Holm over the variants, the seeds (or blocks) that would resolve it, and which test is primary."""
+    base = ok.loc[ok["ffn"] == BASELINE, "final_val_loss"].to_numpy()
+    base_by_seed = ok[ok["ffn"] == BASELINE].groupby("seed")["final_val_loss"].mean()
+    base_early = ok.loc[ok["ffn"] == BASELINE, "early_val_loss"].dropna().to_numpy()
+    cols = {}
+    for name in out.index:
+        vals = ok.loc[ok["ffn"] == name, "final_val_loss"].to_numpy()
+        d, lo, hi, p = welch(vals, base)
+        early = ok.loc[ok["ffn"] == name, "early_val_loss"].dropna().to_numpy()
+        by_seed = ok[ok["ffn"] == name].groupby("seed")["final_val_loss"].mean()
+        _, plo, phi, pp, npairs = paired(by_seed, base_by_seed)
+        ed, elo, ehi, ep = welch(early, base_early) if len(early) else (math.nan,) * 4
+        cols[name] = {"delta": d, "delta_lo": lo, "delta_hi": hi, "p_welch": p,
+                      "paired_lo": plo, "paired_hi": phi, "p_paired": pp, "n_pairs": npairs,
+                      "early_delta": ed, "early_delta_lo": elo, "early_delta_hi": ehi, "early_p_welch": ep}
+    out = out.join(pd.DataFrame.from_dict(cols, orient="index"))
+    out["delta_pct"] = 100 * out["delta"] / out.loc[BASELINE, "val_loss"]
+    out.loc[BASELINE, ["p_welch", "p_paired", "early_p_welch"]] = math.nan
+    out["p_holm"] = holm(out["p_welch"])
+    out["significant"] = out["p_holm"] < alpha
+    base_sd = out.loc[BASELINE, "val_loss_std"]
+    levels = holm_levels(out["p_welch"], alpha)  # seeds that resolve each Δ at its Holm level, power 0.8
+    out["seeds_needed"] = [seeds_needed(r["delta"], r["val_loss_std"], base_sd, levels[name])
+                           if name != BASELINE and pd.notna(levels[name]) else math.nan
+                           for name, r in out.iterrows()]
+    out = out.join(_blocked_columns(ok, alpha))
+    blocked_ok = out["blocks"].fillna(0) >= 2
+    out["test"] = ["" if n == BASELINE else ("seed-blocked" if b else "Welch") for n, b in blocked_ok.items()]
+    out["significant"] = out["significant"].where(~blocked_ok, out["p_blocked_holm"] < alpha)
+    out["early_p_holm"] = holm(out["early_p_welch"])  # the same test at 1/8 of the budget
+    out["early_significant"] = out["early_p_holm"] < alpha
+    out["ffn_params_vs_relu_pct"] = 100 * (out["params_ffn"] / out.loc[BASELINE, "params_ffn"] - 1)
+    return out
 
 
 def _blocked_columns(ok: pd.DataFrame, alpha: float) -> pd.DataFrame:

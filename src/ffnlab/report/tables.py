@@ -168,6 +168,14 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
         parts.append(f"At 1/8 of the budget {', '.join(e_better.index)} {verb} significantly below ReLU ({span}).")
     elif len(e):
         parts.append("At 1/8 of the budget no variant was significantly below ReLU.")
+    parts += _agreement_sentences(s, agree)
+    return " ".join(parts)
+
+
+def _agreement_sentences(s: pd.DataFrame, agree: pd.DataFrame) -> list[str]:
+    """The verdict's sentences on the papers' ordering: Spearman ρ against each paper's final column, the ranks
+    that moved against Shazeer's, and the ceiling the paper's own columns set."""
+    parts: list[str] = []
     final = agree[agree["ours"] == "final"] if len(agree) else agree
     columns = (("Shazeer 2020, 65", "Shazeer's 65,536-step column"), ("Narang 2021, final", "Narang's final column"))
     for prefix, text in columns:
@@ -189,7 +197,7 @@ def verdict(s: pd.DataFrame, agree: pd.DataFrame) -> str:
             parts.append("Ranks that moved by two or more places against Shazeer's 65,536-step column: " +
                          ", ".join(f"{n} (ours {a}, paper {b})" for n, a, b in moved) + ".")
         parts.append("The paper's own two columns agree at ρ = 0.93, about the ceiling of a reproduction.")
-    return " ".join(parts)
+    return parts
 
 
 def headline(s: pd.DataFrame, verdict_text: str, title: str = "") -> str:
