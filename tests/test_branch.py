@@ -27,7 +27,7 @@ def test_only_the_shorter_budgets_after_warmup_are_kept():
     assert branch.points_to_keep({**cfg, "optim": {"schedule": None}}) == set()
 
 
-@pytest.mark.slow  # the default suite checks a branch between evaluations in test_scaling's ladder
+@pytest.mark.slow  # test_scaling's ladder (slow too) checks a branch between evaluations
 def test_a_branch_equals_the_run_trained_from_scratch(env, tmp_path):
     """Budget 20 branches at step 15 (between evaluations), budget 16 at step 12 (right after one)."""
     ffnlab_train("-m", "trainer.max_steps=32,20,16", "ffn=swiglu", "seed=0", *TINY, *WSD,

@@ -12,7 +12,8 @@ from ffnlab.errors import ConfigError
 from ffnlab.runs import config
 
 
-@pytest.mark.parametrize("logger,package", [("tensorboard", "tensorboardX"), ("mlflow", "mlflow")])
+@pytest.mark.parametrize("logger,package", [pytest.param("tensorboard", "tensorboardX", marks=pytest.mark.slow),
+                                            ("mlflow", "mlflow")])
 def test_each_logger_streams_the_curves_beside_the_csv_log(env, tmp_path, logger, package):
     pytest.importorskip(package, reason=f"logger={logger} needs {package} (pip install {package})")
     ffnlab_train("-m", f"logger={logger}", *TINY, "trainer.max_steps=8", "sweep_name=lg", env=env, cwd=tmp_path)

@@ -103,6 +103,7 @@ def test_fixed_tokens_are_the_first_windows_of_the_split():
     assert fixed_tokens(tokens[:70], 4096, 32).shape == (2, 32)  # a short split gives what it has
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_diagnostics_do_not_change_the_loss_curve_and_are_recorded_at_every_evaluation(env, tmp_path):
     args = ["-m", "ffn=glu", *TINY, "trainer.max_steps=16", "reuse_runs=false", "model.dropout=0.1"]  # + RNG
     ffnlab_train(*args, "sweep_name=on", env=env, cwd=tmp_path)

@@ -89,6 +89,7 @@ def test_wrong_text_field_names_the_fields(tmp_path, saved):
         module(tmp_path, hub_block(path, text_field="content")).load()
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_train_cli_on_a_hub_corpus_saved_locally(env, tmp_path, saved):
     path, _ = saved
     ffnlab_train("data=wikitext2_raw", f"data.hub.path={path}", "data.hub.tokenizer_chars=200000", *TINY,

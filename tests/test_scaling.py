@@ -77,6 +77,7 @@ def test_the_frontier_is_the_lower_envelope_of_the_sizes_curves_and_the_view_nee
     assert scaling.has_scaling(r) and not scaling.has_scaling(r[r["tokens"] == 1].query("d_model == 64"))
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_wsd_ladder_branches_exactly_and_reports_its_scaling_view(env, tmp_path):
     """A real ladder (2 sizes × budgets 32 and 16 steps × relu/swiglu, warmup-stable-decay): each
     16-step run branches from its 32-step sibling at step 13 and ends bitwise where a run trained from scratch

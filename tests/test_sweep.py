@@ -229,7 +229,8 @@ def test_killed_sweep_resumes_to_identical_results(env, tmp_path):
     assert resumed["diagnostics"]["points"] == full["diagnostics"]["points"]  # those before the kill: from the ckpt
 
 
-@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("launcher", [pytest.param("basic", marks=pytest.mark.slow),
+                                      pytest.param("joblib", marks=pytest.mark.slow)])
 def test_sigterm_stops_a_sweep_keeps_finished_runs_and_the_rerun_resumes(env, tmp_path, launcher):
     args = ["-m", "ffn=relu,gelu", *TINY, "trainer.max_steps=160", "sweep_name=t", f"launcher={launcher}"]
     cmd = [sys.executable, "-m", "ffnlab.cli.train", *args]

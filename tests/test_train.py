@@ -115,7 +115,8 @@ def test_every_cpu_study_runs_two_one_thread_runs_side_by_side(name):
 
 # Studies whose first job takes a code path of its own (Adafactor, compile settings); the other studies' jobs
 # differ from shazeer's only in values, which the composition test above checks.
-@pytest.mark.parametrize("name", ["shazeer", pytest.param("shazeer_gpu", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", [pytest.param("shazeer", marks=pytest.mark.slow),
+                                  pytest.param("shazeer_gpu", marks=pytest.mark.slow)])
 def test_a_job_of_each_distinct_study_runs(env, tmp_path, name):
     ffnlab_train(f"experiment={name}", "trainer=cpu", *TINY, "data=embedded", "data.vocab_size=384",
                  "trainer.max_steps=8", "perf.compile=false", env=env, cwd=tmp_path)
@@ -154,6 +155,7 @@ def test_ddp_inside_a_sweep_is_refused_with_a_reason_and_the_sweep_fails(env, tm
     assert "failed data.batch_size=8,data.vocab_size=384,model=tiny,trainer.max_steps=8,trainer=ddp_cpu:" in said
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_bf16_mixed_precision_and_perf_options_run_on_cpu(env, tmp_path):
     """The speed options through the real CLI: bf16 autocast on the CPU, the recomputing FFN; the record keeps
     the precision (a setting) and the perf block (not part of the config hash)."""

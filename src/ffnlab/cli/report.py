@@ -55,12 +55,10 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-from hydra.experimental.callback import Callback
 
 from ffnlab.errors import FfnlabError, ReportError, cli_errors
 from ffnlab.io import ensure_writable
 from ffnlab.report import collect, folder, seeds, stats, tables
-from ffnlab.runs import sweep
 from ffnlab.runs.record import RECORD_NAME, try_read_record
 from ffnlab.studies import scaling as sc
 from ffnlab.studies import views
@@ -187,14 +185,6 @@ def _machines(runs: pd.DataFrame, out: Path) -> None:
         n = runs.loc[runs["status"] == "ok", "machine"].nunique()
         warnings.warn(f"the runs come from {n} machines (machines.md): a Δ between variants trained on different "
                       "ones also carries their floating-point differences", stacklevel=3)
-
-
-class SweepReport(Callback):
-    """The Hydra callback (conf/train.yaml) that hands a sweep its reporter, report_sweep: ffnlab.runs.sweep ends a
-    sweep, or a stopped one, with it, and the run layer never imports the report."""
-
-    def __init__(self) -> None:
-        sweep.set_reporter(report_sweep)
 
 
 def report_sweep(sweep_dir: Path, figures: bool = True) -> Path | None:

@@ -1,6 +1,6 @@
 """`ffnlab-train`, the Hydra app: check the command line before any work (an unknown variant, key, type or value,
 an unwritable folder: one line and exit 2), then run each job (ffnlab.runs.job) and end a sweep with its tally
-and report (ffnlab.runs.sweep; the reporter is ffnlab.cli.report's, a Hydra callback of conf/train.yaml). A
+and report (ffnlab.runs.sweep; the reporter, ffnlab.cli.report.report_sweep, is named in conf/train.yaml). A
 sweep stopped by Ctrl-C or SIGTERM marks its unfinished runs interrupted and exits 130; re-running the same
 command continues it.
 """

@@ -1,7 +1,9 @@
 """Hydra callback that starts every sweep with its plan (ffnlab.runs.progress) and ends it with a tally (how many
 runs succeeded, failed, diverged, were skipped, reused or refused) and, when two or more variants finished, a
-report in `<sweep>/report/` whose headline table and verdict are printed (`report_at_end=false` turns it off; the
-reporter is ffnlab-train's, set_reporter). Also what a stopped sweep marks and says."""
+report in `<sweep>/report/` whose headline table and verdict are printed (`report_at_end=false` turns it off). The
+reporter is named in conf/train.yaml (`reporter: ffnlab.cli.report.report_sweep`) and resolved only when a sweep
+reports, so the run layer never imports the report, and a sweep that does not report never loads it. Also what a
+stopped sweep marks and says."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from ffnlab.runs import progress
@@ -23,19 +25,13 @@ from ffnlab.runs.progress import PLAN_NAME
 from ffnlab.runs.record import write_outcome
 
 log = logging.getLogger("ffnlab")
-_STARTED: list[tuple[float, Path, bool]] = []  # (start, folder, report_at_end) of this process's sweep
-_REPORTER: list[Callable[..., Path | None]] = []  # set_reporter's function
+_STARTED: list[tuple[float, Path, str | None]] = []  # (start, folder, its reporter if it reports) of this process
 
 
-def set_reporter(reporter: Callable[..., Path | None]) -> None:
-    """The function that reports a sweep's finished runs into <sweep>/report/ (`reporter(sweep_dir, figures=...)`):
-    ffnlab-train sets it (ffnlab.cli.report.report_sweep), so the run layer never imports the report."""
-    _REPORTER[:] = [reporter]
-
-
-def _report(sweep_dir: Path, figures: bool = True) -> None:
-    if _REPORTER:
-        _REPORTER[0](sweep_dir, figures=figures)
+def _report(reporter: str | None, sweep_dir: Path, figures: bool = True) -> None:
+    """Call the reporter a dotted name names (`reporter(sweep_dir, figures=...)`), resolved here, when needed."""
+    if reporter:
+        get_method(reporter)(sweep_dir, figures=figures)
 
 
 def sweep_start(sweep_dir: Path) -> float:
@@ -77,7 +73,7 @@ def mark_interrupted() -> str | None:
 def report_if_asked(figures: bool) -> None:
     """The sweep-end report of this process's sweep, if it asked for one (used when a sweep is interrupted)."""
     if _STARTED and _STARTED[-1][2]:
-        _report(_STARTED[-1][1], figures=figures)
+        _report(_STARTED[-1][2], _STARTED[-1][1], figures=figures)
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -85,12 +81,14 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 class SweepSummary(Callback):
-    def __init__(self) -> None:
+    def __init__(self, reporter: str | None = None) -> None:
         self.start = time.time()
+        self.reporter = reporter  # a dotted name (conf/train.yaml): the function that reports a finished sweep
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.time() - 1e-3
-        _STARTED.append((self.start, Path(config.hydra.sweep.dir), bool(config.get("report_at_end", False))))
+        reports = bool(config.get("report_at_end", False))
+        _STARTED.append((self.start, Path(config.hydra.sweep.dir), self.reporter if reports else None))
         progress.start(config, self.start)  # planned / finished / reusable / to train, and the plan for ETAs
         if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
             # Runs live in worker processes (joblib): a SIGTERM to the sweep becomes Ctrl-C here, which makes the
@@ -107,7 +105,7 @@ class SweepSummary(Callback):
         log.info(f"sweep {sweep_dir}: " + ", ".join(parts + extra))
         problems = [(d, o, detail) for d, o, detail in found if o in PROBLEMS]
         if config.get("report_at_end", False):
-            _report(sweep_dir)
+            _report(self.reporter, sweep_dir)
         for run_dir, outcome, detail in problems:
             log.error("%s %s: %s", outcome, run_dir.relative_to(sweep_dir), detail.splitlines()[0] if detail else "")
         if problems:
