@@ -11,6 +11,14 @@ from conftest import TINY, ffnlab_train
 from ffnlab.cli.report import main as report_main
 from ffnlab.cli.train import _compose_check
 
+# A finished study's real records (committed): what the bad inputs must leave alone and the reports read.
+QUICKSTART = Path(__file__).resolve().parents[1] / "results" / "quickstart" / "records" / "quickstart"
+
+
+@pytest.fixture
+def study_records() -> Path:
+    return QUICKSTART
+
 
 def _snapshot(root):
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
@@ -127,9 +135,9 @@ RUN = [
 
 @pytest.mark.parametrize("args,needle", RUN, ids=[" ".join(a if isinstance(a, str) else a.__name__ for a in args)
                                                   for args, _ in RUN])
-def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(env, tmp_path, small_sweep, args, needle):
+def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(env, tmp_path, study_records, args, needle):
     study = tmp_path / "multirun" / "small"
-    shutil.copytree(small_sweep, study, ignore=shutil.ignore_patterns("*.ckpt"))  # a finished study beside it
+    shutil.copytree(study_records, study, ignore=shutil.ignore_patterns("*.ckpt"))  # a finished study beside it
     before = _snapshot(study)
     args = [a(tmp_path) if callable(a) else a for a in args]
     budget = [] if any("max_steps" in a for a in args) else ["trainer.max_steps=4"]
@@ -146,14 +154,14 @@ def test_bad_input_is_one_line_and_exit_2_and_touches_nothing(env, tmp_path, sma
     assert not list((tmp_path / "runs").rglob("*.ckpt"))  # and nothing was trained
 
 
-def test_report_refuses_bad_output_folders_in_one_line(small_sweep, tmp_path, capsys):
+def test_report_refuses_bad_output_folders_in_one_line(study_records, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("my notes")
     (tmp_path / "file.txt").write_text("x")
     for out, needle in ((tmp_path / "mine", "holds files that no ffnlab report wrote"),
                         (tmp_path / "file.txt", "is a file"), (Path("/proc/ffnlab-report"), "set --out to a writable"),
                         (tmp_path / "nope", None)):
-        args = [str(small_sweep if needle else tmp_path / "missing"), "--out", str(out)]
+        args = [str(study_records if needle else tmp_path / "missing"), "--out", str(out)]
         with pytest.raises(SystemExit) as e:
             report_main(args)
         assert e.value.code == 2
@@ -161,13 +169,13 @@ def test_report_refuses_bad_output_folders_in_one_line(small_sweep, tmp_path, ca
     assert (tmp_path / "mine" / "notes.txt").read_text() == "my notes" and len(list((tmp_path / "mine").iterdir())) == 1
 
 
-def test_a_report_replaces_only_what_a_report_wrote(small_sweep, tmp_path):
+def test_a_report_replaces_only_what_a_report_wrote(study_records, tmp_path):
     out = tmp_path / "out"
-    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    report_main([str(study_records), "--out", str(out), "--bootstrap", "20"])
     (out / "figures" / "mine").mkdir()
     (out / "figures" / "mine" / "keep.png").write_bytes(b"png")
     (out / "notes.md").write_text("mine")
-    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    report_main([str(study_records), "--out", str(out), "--bootstrap", "20"])
     assert (out / "figures" / "mine" / "keep.png").read_bytes() == b"png" and (out / "notes.md").exists()
     assert (out / "figures" / "delta_by_horizon.png").is_file()
 
@@ -256,14 +264,14 @@ def test_corpus_problems_say_what_to_do(tmp_path, monkeypatch):
         text_files(tmp_path / "long.txt")
 
 
-def test_a_report_never_takes_a_studys_pending_records_for_its_own(small_sweep, tmp_path):
+def test_a_report_never_takes_a_studys_pending_records_for_its_own(study_records, tmp_path):
     out = tmp_path / "out"
-    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    report_main([str(study_records), "--out", str(out), "--bootstrap", "20"])
     pending = out / "pending" / "scaling" / "run" / "metrics.json"
     pending.parent.mkdir(parents=True)
     pending.write_text("{}")
     stamp = time.time() + 3600  # as if written while the next report ran: it must not list it, nor later remove it
     os.utime(pending, (stamp, stamp))
-    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
-    report_main([str(small_sweep), "--out", str(out), "--bootstrap", "20"])
+    report_main([str(study_records), "--out", str(out), "--bootstrap", "20"])
+    report_main([str(study_records), "--out", str(out), "--bootstrap", "20"])
     assert pending.read_text() == "{}"

@@ -75,7 +75,8 @@ def run(size: Size, ffns: list[str], rounds: int, steps: int, warmup: int, log=p
 
 def markdown(t: pd.DataFrame, machine: str) -> str:
     lines = ["# Routed FFNs against the dense FFN: speed and memory", "",
-             f"Measured by `ffnlab-bench --mode moe` on {machine}: {int(t['rounds'].max())} interleaved rounds, "
+             f"Measured by `ffnlab-bench --mode moe --moe-variants {','.join(t['ffn'].unique())}` on {machine}: "
+             f"{int(t['rounds'].max())} interleaved rounds, "
              "medians (IQR in moe.csv). Matched active: a token's FFN FLOPs equal the dense FFN's; matched total: "
              "all experts together hold the dense FFN's parameters.", "",
              "| FFN | arm | experts (top-k, shared) | match | FFN params (active) | FLOPs/token vs dense | tokens/s "
