@@ -17,6 +17,7 @@ import pytest
 from conftest import TINY, ffnlab_train, records
 
 
+@pytest.mark.slow  # end to end through the CLI; run in CI with -m slow (the default suite keeps the in-process checks)
 def test_a_sweep_plans_reports_progress_and_ends_with_its_report(env, tmp_path):
     base = [*TINY, "trainer.max_steps=8"]
     ffnlab_train("-m", "ffn=relu", "seed=0,1", *base, "report_at_end=true", "sweep_name=a", env=env, cwd=tmp_path)
