@@ -113,3 +113,24 @@ def test_routing_diagnostics_report_each_layers_load_entropy_and_hidden_statisti
     assert all(cv >= 0 for cv in r["load_cv"]) and all(0 < h <= torch.log(torch.tensor(4.0)) for h in r["entropy"])
     assert [len(t) for t in r["top1"]] == [64, 64]
     assert routing(_model()) is None  # a dense model has no routing
+
+
+def test_the_report_summarises_routing_per_variant_over_layers_then_seeds():
+    import pandas as pd
+
+    from ffnlab.report import diagnostics as diag
+
+    rows = []
+    for seed, cvs in ((0, (0.1, 0.3)), (1, (0.3, 0.5))):  # two layers per run: run means 0.2 and 0.4
+        for layer, cv in enumerate(cvs):
+            for stat, value in (("load_cv", cv), ("entropy", 1.5), ("top1_changed", None)):
+                if value is not None:
+                    rows.append({"run_dir": f"r{seed}", "ffn": "swiglu", "seed": seed, "step": 8, "horizon": "final",
+                                 "kind": "moe", "where": str(layer), "stat": stat, "value": value})
+    rows.append({**rows[0], "horizon": "", "step": 4, "value": 9.0})  # an earlier evaluation: not the end
+    t = diag.moe_summary(pd.DataFrame(rows))
+    assert t.loc["swiglu", "load_cv"] == pytest.approx(0.3) and t.loc["swiglu", "n"] == 2
+    assert t.loc["swiglu", "load_cv_std"] == pytest.approx(0.1414213, rel=1e-5)
+    md = diag.moe_markdown(t)
+    assert "| swiglu | 2 | 0.300 ± 0.141 | 1.500 ± 0.000 | – |" in md
+    assert diag.moe_summary(pd.DataFrame(rows).assign(kind="layer")).empty  # a dense model: no table

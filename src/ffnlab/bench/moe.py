@@ -83,7 +83,8 @@ def markdown(t: pd.DataFrame, machine: str) -> str:
              "| speed vs dense | activation MB | memory vs dense |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in t.itertuples():
         routed = f"{r.experts} ({r.top_k}, {r.shared})" if r.experts else "dense"
-        lines.append(f"| {r.ffn} | {r.arm} | {routed} | {r.match or '–'} | {r.params_ffn:,} ({r.params_ffn_active:,}) "
+        match = r.match if isinstance(r.match, str) and r.match else "–"  # dense: none (NaN when read from csv)
+        lines.append(f"| {r.ffn} | {r.arm} | {routed} | {match} | {r.params_ffn:,} ({r.params_ffn_active:,}) "
                      f"| {r.flops_vs_dense:.2f}× | {r.tokens_per_s:,.0f} | {r.speed_vs_dense:.2f}× "
                      f"| {r.activation_mb:.1f} | {r.memory_vs_dense:.2f}× |")
     return "\n".join(lines) + "\n"

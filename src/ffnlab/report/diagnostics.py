@@ -25,6 +25,7 @@ TABLE = [
     ("resid_max_ratio", "resid. max/RMS", 1, "{:.1f}"),
 ]
 HORIZONS = ("early", "final")
+MOE_STATS = ("load_cv", "entropy", "top1_changed")  # per routed layer: expert balance, router entropy, churn
 
 
 def read(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,6 +51,9 @@ def read(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             for stat, values in p["layers"].items():
                 rows += [{**base, "kind": "layer", "where": str(i), "stat": stat, "value": v}
                          for i, v in enumerate(values) if v is not None]
+            for stat in MOE_STATS:  # a routed FFN's per-layer routing (ffnlab.model.diagnostics.routing)
+                rows += [{**base, "kind": "moe", "where": str(i), "stat": stat, "value": v}
+                         for i, v in enumerate((p.get("moe") or {}).get(stat) or []) if v is not None]
             for stat, by_matrix in (p.get("weights") or {}).items():
                 rows += [{**base, "kind": "weight", "where": m, "stat": stat, "value": v}
                          for m, v in by_matrix.items() if v is not None]
@@ -160,3 +164,36 @@ def tables_markdown(summary: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFram
                  "variant mean and the variant's mean loss at the same horizon (unadjusted p; a handful of "
                  "variants, so read it as a pointer, not a test):\n\n" + correlations_markdown(corr))
     return text
+
+
+def moe_summary(diag: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, at the final evaluation: each routing statistic averaged over a run's layers, then mean and
+    std over seeds (columns stat, stat_std, n). Empty where no run routes its FFN."""
+    d = diag[(diag["kind"] == "moe") & (diag["horizon"] == "final")]
+    if d.empty:
+        return pd.DataFrame()
+    runs = d.groupby(["run_dir", "ffn", "stat"], as_index=False)["value"].mean()
+    g = runs.groupby(["ffn", "stat"])["value"]
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(), "n": g.count()}).reset_index()
+    wide = out.pivot_table(index="ffn", columns="stat", values=["mean", "std", "n"])
+    table = pd.DataFrame({s: wide[("mean", s)] for s in MOE_STATS if ("mean", s) in wide})
+    for s in MOE_STATS:
+        if ("std", s) in wide:
+            table[f"{s}_std"] = wide[("std", s)]
+    table["n"] = wide[("n", MOE_STATS[0])] if ("n", MOE_STATS[0]) in wide else pd.NA
+    return table.iloc[order_key(table.index).argsort(kind="stable")]
+
+
+def moe_markdown(t: pd.DataFrame) -> str:
+    """moe.md: the routing of each routed variant at the run's end, mean ± std over seeds."""
+    lines = ["# Routing at the end of training", "",
+             "Per routed variant, each statistic averaged over the run's layers at the final evaluation, mean ± std "
+             "over seeds (ffnlab.model.diagnostics.routing): load CV, the coefficient of variation of the experts' "
+             "shares of the routed assignments (0: an even load); router entropy (nats) of the router's softmax "
+             "over experts; top-1 changed, the share of tokens whose first expert differs from the evaluation "
+             "before.", "", "| FFN | n | load CV | router entropy | top-1 changed |", "|---|---|---|---|---|"]
+    for name, r in t.iterrows():
+        cells = [f"{r[s]:.3f} ± {r.get(f'{s}_std', float('nan')):.3f}" if pd.notna(r.get(s)) else "–"
+                 for s in MOE_STATS]
+        lines.append(f"| {name} | {int(r['n'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

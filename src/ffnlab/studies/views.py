@@ -54,12 +54,15 @@ def _diagnostic_figures(points: pd.DataFrame, dsum: pd.DataFrame, s: pd.DataFram
 
 
 def diagnostics(done: list, out: Path, figures: bool = True) -> None:
-    """diagnostics.md, diagnostics.csv and the diagnostic figures, for the runs that carry diagnostics."""
-    md, frames = [], []
+    """diagnostics.md, diagnostics.csv and the diagnostic figures, for the runs that carry diagnostics; moe.md for
+    routed FFNs (their experts' balance and routers at the end of training)."""
+    md, frames, routed = [], [], []
     for label, g, s in done:
         points, meta = diag.read(g)
         if points.empty:
             continue
+        if len(moe := diag.moe_summary(points)):
+            routed.append(moe)
         dsum = diag.summarize(points)
         corr = diag.loss_correlations(dsum, s) if "early_val_loss" in s else None
         md.append((f"## {label}\n\n" if label else "") + diag.tables_markdown(dsum, meta, corr))
@@ -68,6 +71,8 @@ def diagnostics(done: list, out: Path, figures: bool = True) -> None:
         frames.append(wide.assign(setting=label) if len(done) > 1 else wide)
         if figures:
             _diagnostic_figures(points, dsum, s, out / "figures" / (slug(label) if len(done) > 1 else ""))
+    if routed:  # routed FFNs: their experts' balance and their routers at the end of training
+        (out / "moe.md").write_text(diag.moe_markdown(pd.concat(routed)))
     if md:
         (out / "diagnostics.md").write_text("# Activation diagnostics\n\n" + "\n".join(md))
         pd.concat(frames, ignore_index=True).round(6).to_csv(out / "diagnostics.csv", index=False)
