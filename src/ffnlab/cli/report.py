@@ -38,6 +38,9 @@ Outputs (all in --out):
                  or platform string, as the records name it): finished runs per machine and variant
   claims.md      when newer variants ran (report.paper.CLAIMS): each paper's claim beside ffnlab's Δ vs ReLU
                  and vs the variants the claim names
+  arms.md, arms.csv  when runs cross the FFN with a routed FFN or an attention normalizer: each arm's Δ vs the
+                 dense SwiGLU with softmax attention, seed-blocked (ffnlab.studies.arms)
+  moe.md         when runs route their FFN: expert load CV, router entropy, top-1 churn per variant
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
   REPORT_COMMAND.txt  the command that wrote this folder (for a rebuild from records/, that command, which rebuilds
@@ -110,6 +113,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         views.scaling(runs, out, n_boot, figures)
     views.blimp(runs, out, figures)
     views.learning_rates(runs, out)
+    views.arms(runs, out)
     _machines(runs, out)
     command.write_text(folder.report_command(sys.argv[1:], made_by))
     folder.write_manifest(out, started)

@@ -172,7 +172,7 @@ def setting_columns(runs: pd.DataFrame) -> list[str]:
 def setting_labels(runs: pd.DataFrame) -> pd.Series:
     """Each run's setting as a label ("optim.lr=0.004, model.init=gpt2"); "" for all when the runs share one."""
     cols = setting_columns(runs)
-    return runs[cols].astype(str).apply(lambda r: _label(cols, r), axis=1) if cols else pd.Series("", runs.index)
+    return runs[cols].astype(str).apply(lambda r: label(cols, r), axis=1) if cols else pd.Series("", runs.index)
 
 
 def settings(runs: pd.DataFrame) -> list[str]:
@@ -181,10 +181,11 @@ def settings(runs: pd.DataFrame) -> list[str]:
     if not cols:
         return [""] if len(ok) else []
     grid = ok[cols].astype(str).drop_duplicates().itertuples(index=False)
-    return [_label(cols, r) for r in sorted(grid, key=lambda r: [_as_number(v) for v in r])]
+    return [label(cols, r) for r in sorted(grid, key=lambda r: [_as_number(v) for v in r])]
 
 
-def _label(cols: list[str], values) -> str:
+def label(cols: list[str], values) -> str:
+    """"a=1, b=x" for the setting columns `cols` and their `values`."""
     return ", ".join(f"{c.removeprefix('cfg.')}={v}" for c, v in zip(cols, values, strict=True))
 
 

@@ -13,6 +13,7 @@ from ffnlab.data.blimp import folder as blimp_folder
 from ffnlab.report import collect, plots
 from ffnlab.report import diagnostics as diag
 from ffnlab.report.folder import save, slug
+from ffnlab.studies import arms as am
 from ffnlab.studies import blimp as bl
 from ffnlab.studies import claims as cl
 from ffnlab.studies import decisive
@@ -162,3 +163,12 @@ def learning_rates(runs: pd.DataFrame, out: Path) -> None:
         t = sc.lr_choice(runs)
         (out / "lr.md").write_text("# Learning rate per size\n\n" + sct.lr_markdown(t))
         t.round(6).to_csv(out / "lr.csv", index=False)
+
+
+def arms(runs: pd.DataFrame, out: Path) -> None:
+    """arms.md and arms.csv, where runs cross the FFN with a routed FFN or an attention normalizer: each arm's Δ vs
+    the reference arm (dense SwiGLU with softmax attention), seed-blocked (ffnlab.studies.arms)."""
+    if am.has_arms(runs):
+        t = am.table(runs)
+        (out / "arms.md").write_text(am.markdown(t))
+        t.round(6).to_csv(out / "arms.csv", index=False)
