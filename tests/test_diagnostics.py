@@ -122,3 +122,29 @@ def test_diagnostics_do_not_change_the_loss_curve_and_are_recorded_at_every_eval
     matrices = list(last["weights"]["grad_norm"])
     assert "blocks.0.ffn.v.weight" in matrices and all(last["weights"]["update_ratio"][m] > 0 for m in matrices)
     json.dumps(d, allow_nan=False)  # plain JSON, no NaN
+
+
+def test_the_attention_statistics_match_a_direct_computation_and_show_only_where_recorded():
+    import pandas as pd
+
+    from ffnlab.model.attention import CausalSelfAttention
+    from ffnlab.model.diagnostics import attention_stats
+    from ffnlab.report import diagnostics as rd
+
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(8, 2, 0.0, "relu")
+    x, cos, sin = torch.randn(2, 5, 8), torch.ones(5, 2), torch.zeros(5, 2)
+    got = attention_stats(attn, x, cos, sin)
+    q, k, _ = attn.qkv_heads(x, cos, sin)
+    w = attn.weights(q, k)
+    p = w / w.sum(-1, keepdim=True).clamp_min(1e-30)
+    entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1).mean()
+    assert got["attn_entropy"] == pytest.approx(float(entropy), rel=1e-5)
+    assert got["attn_mass"] == pytest.approx(float(w.sum(-1).mean()), rel=1e-5) and got["attn_mass"] < 1  # ReLU / n
+    assert got["attn_sink"] == pytest.approx(float(p[..., 1:, 0].mean()), rel=1e-5)
+    base = {"ffn": "relu", "horizon": "final", "n_seeds": 2, "zero_frac": 0.5, "zero_frac_std": 0.1}
+    with_attn = pd.DataFrame([{**base, "attn_entropy": 1.2, "attn_entropy_std": 0.1}])
+    meta = pd.DataFrame({"tokens": [64], "seconds": [1.0], "wall_s": [100.0]})
+    assert "attn. entropy" in rd.markdown(with_attn) and "attn. entropy" not in rd.markdown(pd.DataFrame([base]))
+    assert "the sink" in rd.tables_markdown(with_attn, meta)
+    assert "sink" not in rd.tables_markdown(pd.DataFrame([base]), meta)  # a published report's legend unchanged

@@ -23,7 +23,12 @@ TABLE = [
     ("ffn_write", "FFN write", 1, "{:.3f}"),
     ("resid_kurtosis", "resid. kurtosis", 1, "{:.2f}"),
     ("resid_max_ratio", "resid. max/RMS", 1, "{:.1f}"),
+    ("attn_entropy", "attn. entropy", 1, "{:.2f}"),  # diagnostics version 2 on: shown where the records have them
+    ("attn_sink", "attn. first %", 100, "{:.1f}"),
+    ("attn_mass", "attn. mass", 1, "{:.3f}"),
 ]
+ATTENTION_LEGEND = (" attn. entropy: of each attention row, normalised to sum 1 (nats); attn. first: the share of a "
+                    "row's weight on the first position (the sink); attn. mass: a row's total weight (1 for softmax).")
 HORIZONS = ("early", "final")
 MOE_STATS = ("load_cv", "entropy", "top1_changed")  # per routed layer: expert balance, router entropy, churn
 
@@ -156,6 +161,7 @@ def tables_markdown(summary: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFram
               "token; gate: σ(xW) of a sigmoid gate; FFN write: RMS of the FFN output over RMS of the residual "
               "stream it is added to; resid. kurtosis: per token over features (3 = Gaussian); resid. max/RMS: "
               "the largest residual value in RMS units."
+              + (ATTENTION_LEGEND if "attn_entropy" in summary else "")
               + (f" Measuring them took {100 * share:.2f}% of the runs' wall time." if share is not None else "")
               + "\n")
     text = "\n".join(parts) + "\n" + legend
