@@ -1,4 +1,4 @@
-"""The run record, the contract between training and reporting: its schema, identity, one writer and one reader.
+"""The run record, the contract between training and reporting: its schema, validity rule, one writer and one reader.
 
 Every run folder holds `metrics.json` (a `RunRecord`) and `outcome.json` (what the latest invocation did with
 the folder: ok, failed, diverged, skipped, reused, refused). The sweep decides skip / resume / reuse / refuse
