@@ -46,3 +46,64 @@ def test_another_varying_setting_splits_the_comparison():
     t = arms.table(runs)
     assert sorted(t["setting"]) == ["trainer.max_steps=2000", "trainer.max_steps=4000"]
     assert all(math.isfinite(x) for x in t["delta"])
+
+
+def test_the_interaction_asks_whether_an_ffns_delta_changes_with_the_context():
+    runs = _runs({("swiglu", None, None): 0.0, ("relu", None, None): 0.02,
+                  ("swiglu", None, "sigmoid"): 0.01, ("relu", None, "sigmoid"): 0.06,  # relu's gap: 0.02 → 0.05
+                  ("swiglu", None, "relu"): 0.03, ("relu", None, "relu"): 0.05})  # the same 0.02 gap
+    t = arms.interactions(runs).set_index("context")
+    assert set(t.index) == {"sigmoid attention", "relu attention"} and set(t["ffn"]) == {"relu"}
+    sig, rel = t.loc["sigmoid attention"], t.loc["relu attention"]
+    assert sig["delta_here"] == pytest.approx(0.05, abs=0.002)
+    assert sig["delta_reference"] == pytest.approx(0.02, abs=0.002)
+    assert sig["delta"] == pytest.approx(0.03, abs=0.003) and sig["verdict"] == "difference"
+    assert rel["delta"] == pytest.approx(0.0, abs=0.003) and rel["verdict"] == "equivalent"
+    assert (t["p_holm"] >= t["p"]).all()
+
+
+def test_an_arm_gets_a_compute_multiplier_through_the_reference_arms_curve_over_budgets():
+    """The reference (dense SwiGLU) ran at four budgets, the routed arm at one: its loss equals what the reference
+    reaches halfway (in log compute) between this budget and twice it, so routing buys ×√2 (its interval from the Δ's
+    own)."""
+    ladder = {1000: 4.4, 2000: 4.2, 4000: 4.0, 8000: 3.8}
+    rows = []
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        block = rng.normal(0, 0.05)
+        for steps, loss in ladder.items():
+            rows.append({"ffn": "swiglu", "experts": None, "steps": steps, "loss": loss + block})
+        rows.append({"ffn": "swiglu", "experts": 8, "steps": 4000, "loss": 3.9 + block + rng.normal(0, 1e-3)})
+    runs = pd.DataFrame([{"status": "ok", "ffn": r["ffn"], "seed": i // 5, "run_dir": f"r{i}",
+                          "final_val_loss": r["loss"], "cfg.model.moe_experts": r["experts"],
+                          "cfg.model.moe_top_k": 2 if r["experts"] else None, "cfg.model.moe_shared": None,
+                          "cfg.model.moe_match": "active" if r["experts"] else None, "cfg.model.attention": None,
+                          "cfg.trainer.max_steps": r["steps"], "tokens": r["steps"] * 2048, "flops_per_token": 1e6}
+                         for i, r in enumerate(rows)])
+    t = arms.table(runs)
+    assert list(t["setting"]) == ["trainer.max_steps=4000"]  # the ladder's other budgets: curve points, no table
+    r = t.iloc[0]
+    assert r["multiplier"] == pytest.approx(math.sqrt(2), rel=0.01) and r["bound"] == ""
+    assert r["multiplier_lo"] < math.sqrt(2) < r["multiplier_hi"] and r["multiplier_hi"] < 2
+
+
+def test_the_markdown_shows_the_multiplier_column_and_the_interactions():
+    runs = _runs({("swiglu", None, None): 0.0, ("relu", None, None): 0.02, ("swiglu", None, "sigmoid"): 0.01,
+                  ("relu", None, "sigmoid"): 0.06})
+    text = arms.markdown(arms.table(runs), arms.interactions(runs))
+    assert "| relu · sigmoid attention | 4 |" in text and "| – |" in text  # no curve: no multiplier
+    assert "# Does the FFN ordering change with the context?" in text
+    assert "| sigmoid attention | relu vs swiglu |" in text
+
+
+def test_the_gated_margin_over_the_ungated_mean_gets_its_own_interaction_row():
+    runs = _runs({("swiglu", None, None): 0.0, ("relu", None, None): 0.02, ("gelu", None, None): 0.01,
+                  ("swiglu", None, "relu"): 0.0, ("relu", None, "relu"): 0.05, ("gelu", None, "relu"): 0.04})
+    runs["gated"] = runs["ffn"].eq("swiglu")
+    t = arms.interactions(runs).set_index("ffn")
+    assert list(t.index) == ["gelu", "relu", "mean(gelu, relu)"]
+    m = t.loc["mean(gelu, relu)"]  # the ungated mean trails SwiGLU by 0.015 with softmax, 0.045 with ReLU attention
+    assert m["delta_reference"] == pytest.approx(0.015, abs=0.002)
+    assert m["delta_here"] == pytest.approx(0.045, abs=0.002)
+    assert m["delta"] == pytest.approx(0.03, abs=0.003) and m["verdict"] == "difference"
+    assert "mean(" not in set(arms.interactions(runs.drop(columns="gated"))["ffn"].str[:5])  # no flags: no margin

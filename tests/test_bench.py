@@ -196,3 +196,19 @@ def test_the_moe_benchmark_times_each_preset_beside_its_dense_model():
     total = routed[routed["arm"] == "top2_total"]
     assert ((total["params_ffn"] / total["ffn"].map(dense.set_index("ffn")["params_ffn"]) - 1).abs() < 0.1).all()
     assert (t["activation_mb"] > 0).all() and (t["tokens_per_s"] > 0).all()
+
+
+def test_the_head_benchmark_times_both_heads_in_the_model_and_alone_with_ratios_to_the_full_head():
+    from ffnlab.bench import head
+    from ffnlab.bench.models import Size
+
+    size = Size("t", 32, 1, 2, 16, 2, vocab_size=head.WORDS)
+    t, source = head.run(size, ["relu"], rounds=1, steps=1, warmup=0, log=lambda *_: None)
+    assert set(zip(t["part"], t["head"], strict=True)) == {("model", "full"), ("model", "adaptive"),
+                                                           ("head", "full"), ("head", "adaptive")}
+    full = t[t["head"] == "full"]
+    assert (full["speed_vs_full"] == 1.0).all() and (full["head_params"] == 0).all()  # tied: owns nothing
+    ada = t[t["head"] == "adaptive"]
+    assert (ada["head_params"] > 0).all() and (ada["memory_vs_full"] < 1).all()  # never the V-wide logits
+    assert "WikiText-2" in source or "Zipf" in source
+    assert "| model | relu | adaptive |" in head.markdown(t, "cpu", source)

@@ -133,7 +133,7 @@ def test_family_presets_build_the_ffn_each_family_ships_and_its_matched_twin(fam
     from ffnlab.runs.build import model_dict
 
     cfg = config.compose([f"family={family}", "model=small"])
-    model = Transformer(ModelConfig(**model_dict(cfg, 4096)), seed=0)
+    model = Transformer(ModelConfig(**model_dict(config.settings(cfg), 4096)), seed=0)
     assert model.cfg.ffn == ffn and model.cfg.d_ff == d_ff
     assert model.param_counts()["ffn"] / (4 * 131072) == pytest.approx(ratio)
     biases = [n for n, _ in model.named_parameters() if n.endswith(".bias")]

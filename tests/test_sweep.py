@@ -281,7 +281,7 @@ def test_a_worker_processes_interrupted_tally_counts_only_what_this_sweep_did(tm
     from ffnlab.runs import sweep
     from ffnlab.runs.progress import PLAN_NAME
 
-    monkeypatch.setattr(sweep, "_STARTED", [])
+    monkeypatch.setattr(sweep.SweepSummary, "running", None)  # a worker process: no sweep started here
     old, now = time.time() - 86400, time.time()
     for name, outcome, at in [("a", "ok", old), ("b", "ok", old), ("c", "skipped", now), ("d", "interrupted", now)]:
         (tmp_path / name).mkdir()

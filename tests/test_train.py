@@ -83,7 +83,7 @@ def test_every_experiment_composes_and_names_valid_variants_and_settings(name):
     from omegaconf import OmegaConf
 
     from ffnlab.runs.build import validate_model
-    from ffnlab.runs.config import compose
+    from ffnlab.runs.config import compose, settings
 
     cfg = compose([f"experiment={name}"], hydra=True)
     assert cfg.sweep_name == name
@@ -99,7 +99,7 @@ def test_every_experiment_composes_and_names_valid_variants_and_settings(name):
                 one = job.copy()
                 OmegaConf.update(one, key, yaml.safe_load(value))  # the schema checks the type on assignment
             get_variant(one.ffn)
-            validate_model(one)
+            validate_model(settings(one))  # the rules and the model's shape, as a job checks them
 
 
 

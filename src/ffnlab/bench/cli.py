@@ -4,6 +4,8 @@ with real peer implementations; writes a results folder (Markdown, CSVs, a plot,
     ffnlab-bench --out results/benchmarks                # the published run (about 40 minutes on 2 cores)
     ffnlab-bench --quick --out /tmp/bench                # seconds: the tiny size, one round (for tests)
     ffnlab-bench --mode study --out results/benchmarks   # study throughput: processes × threads, with a co-runner
+    ffnlab-bench --mode moe --out results/benchmarks     # routed FFNs against the dense one
+    ffnlab-bench --mode head --out results/benchmarks    # full against adaptive softmax at 33,278 words
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pandas as pd
 import torch
 
 from ffnlab.bench import measure, overhead, tables
+from ffnlab.bench.head import main_head
 from ffnlab.bench.models import PEERS, SIZES, Built, build_ffnlab, peer_available
 from ffnlab.bench.moe import main_moe
 from ffnlab.bench.study import main_project, main_study
@@ -169,10 +172,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--overhead-steps", type=int, default=60)
     ap.add_argument("--bf16-steps", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="tiny size and short runs: checks the pipeline only")
-    ap.add_argument("--mode", choices=("steps", "study", "project", "moe"), default="steps",
+    ap.add_argument("--mode", choices=("steps", "study", "project", "moe", "head"), default="steps",
                     help="steps: the step benchmark (default); study: whole sweeps per arrangement "
                          "(ffnlab.bench.study); project: a study's wall time from the records of a real run of it; "
-                         "moe: routed FFNs (conf/moe presets) against the dense one (ffnlab.bench.moe)")
+                         "moe: routed FFNs (conf/moe presets) against the dense one (ffnlab.bench.moe); head: full "
+                         "against adaptive softmax at WikiText-2's 33,278 words (ffnlab.bench.head)")
     ap.add_argument("--moe-variants", default="swiglu", help="moe mode: comma list of the experts' FFN variants")
     ap.add_argument("--study-steps", type=int, default=200, help="study mode: trainer.max_steps of each run")
     ap.add_argument("--rerender", action="store_true",
@@ -228,6 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.mode == "moe":
         main_moe(args, machine(), log=_log)
+        return
+    if args.mode == "head":
+        main_head(args, machine(), log=_log)
         return
     if args.mode == "study":
         main_study(args, machine(), argv if argv is not None else sys.argv[1:], log=_log)

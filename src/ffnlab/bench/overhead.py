@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import DictConfig
 
 from ffnlab.data.datamodule import LMDataModule
 from ffnlab.runs import build, config
@@ -31,16 +31,16 @@ class _Stamps(L.Callback):
         self.t.append(time.perf_counter())
 
 
-def train_config(overrides: list[str]) -> DictConfig:
-    """ffnlab-train's config, composed exactly as the CLI would compose it."""
-    return config.compose(overrides)
+def train_config(overrides: list[str]) -> config.TrainConfig:
+    """ffnlab-train's config, composed and checked exactly as the CLI would, typed as a job builds from it."""
+    return config.settings(config.compose(overrides))
 
 
-def _fresh(cfg: DictConfig, dm: LMDataModule) -> LitLM:
+def _fresh(cfg: config.TrainConfig, dm: LMDataModule) -> LitLM:
     return build.module(cfg, dm.info.vocab_size)
 
 
-def lightning_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
+def lightning_s_per_step(cfg: config.TrainConfig, dm: LMDataModule, warmup: int) -> float:
     """ffnlab-train's own assembly (build.build), evaluation switched off so that only steps are timed."""
     stamps = _Stamps()
     history = History(tokens_per_step=cfg.data.batch_size * cfg.model.seq_len)
@@ -50,10 +50,10 @@ def lightning_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> floa
     return (stamps.t[-1] - stamps.t[warmup]) / (len(stamps.t) - 1 - warmup)
 
 
-def bare_s_per_step(cfg: DictConfig, dm: LMDataModule, warmup: int) -> float:
+def bare_s_per_step(cfg: config.TrainConfig, dm: LMDataModule, warmup: int) -> float:
     lit = _fresh(cfg, dm)
     model = lit.model.train()
-    opt, sched = build_optimizer(model.parameters(), cfg.optim, cfg.trainer.max_steps)
+    opt, sched = build_optimizer(model.parameters(), asdict(cfg.optim), cfg.trainer.max_steps)
     params = [p for p in model.parameters()]
     torch.use_deterministic_algorithms(True)  # as the Trainer's deterministic=True
     stamps = []

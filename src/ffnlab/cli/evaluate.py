@@ -44,7 +44,8 @@ def _model(run_dir: Path, config_hash: str):
 def _tokenizer(config: dict):
     data = config["data"]
     corpus = open_corpus(data)
-    tok, _ = load_or_train_tokenizer(corpus, int(data["vocab_size"]), cache_dir(data.get("cache_dir")))
+    tok, _ = load_or_train_tokenizer(corpus, int(data["vocab_size"]), cache_dir(data.get("cache_dir")),
+                                     data.get("tokenizer"))
     return tok
 
 

@@ -38,8 +38,10 @@ Outputs (all in --out):
                  or platform string, as the records name it): finished runs per machine and variant
   claims.md      when newer variants ran (report.paper.CLAIMS): each paper's claim beside ffnlab's Δ vs ReLU
                  and vs the variants the claim names
-  arms.md, arms.csv  when runs cross the FFN with a routed FFN or an attention normalizer: each arm's Δ vs the
-                 dense SwiGLU with softmax attention, seed-blocked (ffnlab.studies.arms)
+  arms.md, arms.csv  when runs cross the FFN with a routed FFN, a normalizer or a head: each arm's Δ vs the
+                 dense SwiGLU with softmax attention and the full head, seed-blocked, with its compute multiplier
+                 where the reference ran at several budgets; arms_interactions.csv: whether the FFN ordering
+                 changes with the routing, normalizer or head (ffnlab.studies.arms)
   moe.md         when runs route their FFN: expert load CV, router entropy, top-1 churn per variant
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
@@ -168,7 +170,7 @@ def _summaries(runs: pd.DataFrame, out: Path, n_boot: int, announce) -> tuple[li
         raise ReportError("no finished ('ok') runs to summarize; see runs.csv for their status")
     summary = pd.concat(summaries, ignore_index=True)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.12g")  # 12 digits: no ulp noise across libraries
-    corpora = ", ".join(sorted(runs["corpus"].dropna().unique())) if "corpus" in runs else "?"
+    corpora = ", ".join(sorted(runs["data_corpus"].dropna().unique())) if "data_corpus" in runs else "?"
     header = f"# Results ({corpora}; {int((runs['status'] == 'ok').sum())} finished runs of {len(runs)})\n\n"
     (out / "table.md").write_text(header + "\n".join(md))
     (out / "table.tex").write_text("\n".join(tex))

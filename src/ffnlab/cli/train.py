@@ -107,7 +107,7 @@ def _compose_check(argv: list[str]) -> None:
             else:
                 chosen.append(o.input_line)
         cfg = config.compose(chosen)
-        config.check(cfg)
+        config.settings(cfg)  # every rule, and the typed instance a job will build from
         ensure_writable(output_dir(cfg.paths.output), "paths.output (or $FFNLAB_OUTPUT)")
         for key, folder in placed:  # where Hydra itself writes (multirun.yaml, logs): one line, not an OSError
             if "${" not in str(folder):

@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from ffnlab.data.corpora import Corpus, open_corpus
 from ffnlab.data.hub import HubCorpus, token_file
 from ffnlab.data.info import DataInfo
+from ffnlab.data.words import KIND as words_kind
+from ffnlab.data.words import train_words
 from ffnlab.errors import ConfigError
 from ffnlab.io import atomic_write_bytes, cache_dir, cache_lock
 
@@ -48,16 +50,23 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     return tok
 
 
-def load_or_train_tokenizer(corpus: Corpus | HubCorpus, vocab_size: int, root: Path):
+TOKENIZERS = ("bpe", "words")  # data.tokenizer: null is bpe
+
+
+def load_or_train_tokenizer(corpus: Corpus | HubCorpus, vocab_size: int, root: Path, kind: str | None = None):
+    """The corpus's tokenizer from the cache, else trained on its train split and cached: the byte-level BPE of
+    `vocab_size` (kind bpe or None), or its words (kind words: ffnlab.data.words, vocab_size unused)."""
     from tokenizers import Tokenizer
 
-    path = root / "tokenizers" / f"{corpus.name}-{corpus.sha256[:16]}-{TOKENIZER_KIND}-{vocab_size}.json"
+    words = kind == "words"
+    recipe = words_kind if words else f"{TOKENIZER_KIND}-{vocab_size}"
+    path = root / "tokenizers" / f"{corpus.name}-{corpus.sha256[:16]}-{recipe}.json"
     if path.is_file():
         try:
             return Tokenizer.from_file(str(path)), path
         except Exception:  # a corrupt cache entry is rebuilt, never trusted
             path.unlink(missing_ok=True)
-    tok = train_tokenizer(corpus.tokenizer_texts(), vocab_size)
+    tok = train_words(corpus.tokenizer_texts()) if words else train_tokenizer(corpus.tokenizer_texts(), vocab_size)
     atomic_write_bytes(path, tok.to_str().encode())
     return tok, path
 
@@ -180,12 +189,14 @@ class LMDataModule(L.LightningDataModule):
         fetch_from: str | None = None,
         max_tokens: dict | None = None,
         tokenizer_chars: int | None = None,
+        tokenizer: str | None = None,
     ):
         """`hub`: the data.hub block of a hub corpus (conf/data/c4.yaml); None for the local corpora.
         `source`: the corpus already opened (corpora.open_corpus), so it is not read twice."""
         super().__init__()
         self.hub, self.source = hub, source
         self.fetch_from, self.max_tokens, self.tokenizer_chars = fetch_from, max_tokens, tokenizer_chars
+        self.kind = tokenizer or "bpe"  # bpe | words
         self.corpus_name, self.corpora_dir, self.path = corpus, corpora_dir, path
         self.vocab_size_req, self.seq_len, self.batch_size = vocab_size, seq_len, batch_size
         self.eval_batch_size, self.max_steps, self.data_seed = eval_batch_size, max_steps, data_seed
@@ -203,7 +214,7 @@ class LMDataModule(L.LightningDataModule):
             "corpus": self.corpus_name, "corpora_dir": self.corpora_dir, "path": self.path, "hub": self.hub,
             "cache_dir": self.cache_root, "fetch_from": self.fetch_from, "max_tokens": self.max_tokens,
             "tokenizer_chars": self.tokenizer_chars})
-        if not 256 <= self.vocab_size_req <= 2**31 - 1:
+        if self.kind == "bpe" and not 256 <= self.vocab_size_req <= 2**31 - 1:
             raise ConfigError(f"data.vocab_size={self.vocab_size_req} cannot work: a byte-level BPE has at least the "
                               "256 byte symbols; set data.vocab_size=256 or more (the studies use 4096)")
         with cache_lock(cache_dir(self.cache_root), f"{corpus.name}-{corpus.sha256[:16]}"):  # built once per sweep
@@ -219,7 +230,8 @@ class LMDataModule(L.LightningDataModule):
             description=corpus.description,
             source=corpus.source,
             sha256=corpus.sha256,
-            tokenizer=f"{TOKENIZER_KIND} vocab {self.vocab_size_req} (trained on train split)",
+            tokenizer=f"{TOKENIZER_KIND} vocab {self.vocab_size_req} (trained on train split)" if self.kind == "bpe"
+            else f"{words_kind}: the corpus's own words and <eos> ({vocab:,} types of the train split)",
             vocab_size=vocab,
             train_tokens=len(self.tokens["train"]),
             val_tokens=len(self.tokens["val"]),
@@ -231,9 +243,9 @@ class LMDataModule(L.LightningDataModule):
     def _tokenize(self, corpus) -> tuple[int, dict[str, float]]:
         """Train or load the tokenizer and encode or load every split into self.tokens: the vocabulary size and
         the bytes per token of each split."""
-        tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root))
+        tok, tok_path = load_or_train_tokenizer(corpus, self.vocab_size_req, cache_dir(self.cache_root), self.kind)
         self.tokenizer = tok
-        if tok.get_vocab_size() < self.vocab_size_req:  # a small corpus has fewer merges to learn: say so
+        if self.kind == "bpe" and tok.get_vocab_size() < self.vocab_size_req:  # a small corpus: fewer merges, said
             log.warning("data.vocab_size=%d asked, but the tokenizer learned only %d tokens from %r (all its text "
                         "allows); runs use %d", self.vocab_size_req, tok.get_vocab_size(), corpus.name,
                         tok.get_vocab_size())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+HEADS = ("full", "adaptive")  # the output heads (ffnlab.model.head.HEADS holds each)
 # The attention normalizers' names (ffnlab.model.attention.NORMALIZERS holds each; a test keeps the two equal).
 ATTENTION = ("softmax", "sigmoid", "relu", "rela", "softpick", "softmax_sink", "sparsemax")
 
@@ -39,3 +40,7 @@ class ModelFields:
     # The normalizer of the attention scores (ffnlab.model.attention); null: softmax, the fused path, so a run from
     # before the axis existed keeps its identity
     attention: str | None = None
+    # The output head (ffnlab.model.head); null: full, tied to the embedding (every run before heads existed)
+    head: str | None = None  # full | adaptive (adaptive softmax, Grave et al. 2017; token ids sorted by frequency)
+    adaptive_cutoffs: list[int] | None = None  # null: [2000, 10000]
+    adaptive_div: float | None = None  # null: 4.0

@@ -11,10 +11,10 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ffnlab.errors import ConfigError
+from ffnlab.model import head as heads
 from ffnlab.model.attention import CausalSelfAttention, get_normalizer
 from ffnlab.model.config import ModelFields
 from ffnlab.model.ffn import FeedForward, ffn_param_count, get_variant, hidden_dim
@@ -54,6 +54,8 @@ class ModelConfig(ModelFields):
                 raise ConfigError(message)
         _ = self.moe  # a bad top_k or match fails here
         get_normalizer(self.attention)  # an unknown normalizer fails here, listing the valid ones
+        if (self.head or "full") not in heads.HEADS:
+            raise ConfigError(f"model.head={self.head} is not an output head of ffnlab; use {' or '.join(heads.HEADS)}")
 
     @property
     def gated(self) -> bool:
@@ -116,7 +118,8 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    """Decoder-only LM. `forward(idx, targets)` returns `(logits, loss)`; loss in nats per token.
+    """Decoder-only LM. `forward(idx, targets)` returns `(logits, loss)`; loss in nats per token. With the adaptive
+    head (ffnlab.model.head) the first item is None when targets are given, log-probabilities when not.
 
     `ffn_impl` (ffnlab.model.ffn.IMPLS) is how the FFN is computed, not what: a speed/memory option, not a setting.
     """
@@ -128,6 +131,8 @@ class Transformer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, ffn_impl) for _ in range(cfg.n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.head = None if (cfg.head or "full") == "full" else heads.adaptive(  # None: tied to tok_emb
+            cfg.d_model, cfg.vocab_size, cfg.adaptive_cutoffs, cfg.adaptive_div)
         cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -147,13 +152,9 @@ class Transformer(nn.Module):
         for block in self.blocks:
             x = block(x, cos, sin)
         x = self.norm_f(x)
-        logits = F.linear(x, self.tok_emb.weight)  # (B, T, V), tied
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction
-            )
-        return logits, loss
+        if targets is None:  # (B, T, V): logits (full head, tied) or log-probabilities (adaptive head)
+            return heads.scores(self.head, x, self.tok_emb.weight), None
+        return heads.nll(self.head, x, self.tok_emb.weight, targets, reduction)
 
     def aux_loss(self) -> torch.Tensor | None:
         """The routed FFNs' auxiliary losses of the latest forward, summed over layers (None: a dense model)."""
@@ -190,7 +191,9 @@ class Transformer(nn.Module):
         if c.moe is not None:  # only the routed token's active path: the other experts' matrices do no work
             one = sum(p.numel() for p in self.blocks[0].ffn.experts[0].parameters() if p.dim() == 2)
             matmul -= c.n_layers * (c.moe.experts - c.moe.top_k) * one
-        forward = 2 * (matmul + c.vocab_size * c.d_model) + 4 * c.n_layers * c.seq_len * c.d_model
+        tied = c.vocab_size * c.d_model if self.head is None else 0  # the adaptive head's matrices are in `matmul`,
+        # every tail counted as if each token ran it (an upper bound: a token runs its own cluster's tail only)
+        forward = 2 * (matmul + tied) + 4 * c.n_layers * c.seq_len * c.d_model
         return {"forward": forward, "train": 3 * forward}
 
 

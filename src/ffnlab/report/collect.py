@@ -10,7 +10,7 @@ import pandas as pd
 from ffnlab.errors import ReportError
 from ffnlab.report.paper import order_key
 from ffnlab.runs.keys import identity_hash, is_setting
-from ffnlab.runs.record import OUTCOME_NAME, RECORD_NAME, RunRecord, read_record
+from ffnlab.runs.record import OUTCOME_NAME, RECORD_NAME, RunRecord, flat, read_record
 
 RECORD = RECORD_NAME
 # Which config keys are settings (split a report) is ffnlab.runs.keys' table; the corpus's content hash is one too:
@@ -78,28 +78,12 @@ def machines_markdown(runs: pd.DataFrame) -> str | None:
             + "\n".join(lines) + "\n")
 
 
-def _row(run_dir: Path, rec: RunRecord) -> dict:
-    final, early, params, data = rec.final, rec.early, rec.params, rec.data
-    return {
-        "run_dir": str(run_dir), "status": rec.status, "ffn": rec.ffn, "seed": rec.seed,
-        "gated": rec.gated, "d_model": rec.d_model, "n_layers": rec.n_layers, "d_ff": rec.d_ff,
-        "params_total": params and params.total, "params_ffn": params and params.ffn,
-        "params_non_embedding": params and params.non_embedding, "flops_per_token": rec.flops_per_token,
-        "steps": rec.steps, "tokens": rec.tokens, "train_epochs": rec.train_epochs,
-        "early_step": early and early.step, "early_val_loss": rec.early_val_loss,
-        "final_val_loss": final and final.val_loss, "final_val_ppl": final and final.val_ppl,
-        "final_val_bpb": final and final.val_bpb, "final_test_loss": final and final.test_loss,
-        "tokens_per_s": rec.tokens_per_s, "train_s": rec.train_s, "eval_s": rec.eval_s, "wall_s": rec.wall_s,
-        "branch_step": rec.resumed_from_step if rec.branched_from else None, "threads": rec.threads,
-        "peak_rss_mb": rec.peak_rss_mb, "peak_gpu_mb": rec.peak_gpu_mb,
-        "corpus": data and data.corpus, "tokenizer": data and data.tokenizer,
-        "vocab_size": data and data.vocab_size, "config_hash": rec.config_hash or None, "git_sha": rec.git_sha,
-        "error": rec.error, "reused_from": rec.reused_from, "machine": machine(rec),
-        "blimp_status": rec.blimp.status if rec.blimp else None,
-        "blimp_overall": rec.blimp.overall if rec.blimp else None,
-        "blimp_pairs_per_paradigm": rec.blimp.pairs_per_paradigm if rec.blimp else None,
-        **{f"blimp.{term}": acc for term, acc in ((rec.blimp.by_phenomenon or {}) if rec.blimp else {}).items()},
-    }
+def _row(run_dir: str, rec: RunRecord) -> dict:
+    """A run's row: its stable name, the record's columns (ffnlab.runs.record.flat), and what the report derives
+    from them: the step a branch started at, the machine, BLiMP per phenomenon."""
+    blimp = (rec.blimp.by_phenomenon or {}) if rec.blimp else {}
+    return {"run_dir": run_dir, **flat(rec), "branch_step": rec.resumed_from_step if rec.branched_from else None,
+            "machine": machine(rec), **{f"blimp.{term}": acc for term, acc in blimp.items()}}
 
 
 def _config_of(run_dir: Path, rec: RunRecord | None) -> dict:
@@ -133,7 +117,7 @@ def load(roots: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         row.update({f"cfg.{k}": v for k, v in pd.json_normalize(cfg, sep=".").iloc[0].items()} if cfg else {})
         # The identity by today's rule (ffnlab.runs.keys, with the data's hash): records written by older ffnlab
         # versions stored hashes made with other rules, so their stored config_hash is not comparable across versions.
-        row[DATA_HASH] = rec.data_sha256 if rec else None
+        row.setdefault(DATA_HASH, None)  # a missing or corrupt record: no data hash
         row["experiment_hash"] = identity_hash(cfg, rec.data_sha256) if rec and cfg else None
         row["folder"] = str(d)  # where it was read (not written to runs.csv: it differs between machines)
         rows.append(row)
@@ -205,7 +189,8 @@ DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU", "mps": "MPS", "auto"
 def describe(runs: pd.DataFrame) -> str:
     """What the finished runs were, for titles: their corpora and device ("WikiText-2, CPU scale")."""
     ok = runs[runs["status"] == "ok"]
-    corpora = [CORPUS_LABELS.get(c, c) for c in sorted(ok["corpus"].dropna().unique())] if "corpus" in ok else []
+    names = sorted(ok["data_corpus"].dropna().unique()) if "data_corpus" in ok else []
+    corpora = [CORPUS_LABELS.get(c, c) for c in names]
     col = "cfg.trainer.accelerator"
     devices = [DEVICE_LABELS.get(d, d) for d in sorted(ok[col].dropna().astype(str).unique())] if col in ok else []
     parts = [" + ".join(corpora)] if corpora else []

@@ -5,78 +5,54 @@ build through here, so a benchmark times exactly what a study trains.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ffnlab.data.datamodule import LMDataModule
-from ffnlab.errors import ConfigError
 from ffnlab.io import cache_dir, output_dir
 from ffnlab.model.transformer import ModelConfig
 from ffnlab.runs.callbacks import AtomicCheckpointIO
-from ffnlab.runs.config import check
+from ffnlab.runs.config import TrainConfig, TrainerSection, settings
 from ffnlab.runs.lit import LitLM
+from ffnlab.runs.schedules import eval_schedule
 
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-
-
-def eval_schedule(max_steps: int, eval_every: int | None) -> tuple[int, int]:
-    """(early step, eval interval). Early is 1/8 of the budget, mirroring the paper's 65,536 of 524,288."""
-    if max_steps < 1:
-        raise ConfigError(f"trainer.max_steps must be at least 1, got {max_steps}")
-    early = max(1, max_steps // 8)
-    every = eval_every or early
-    if every < 1 or early % every:
-        raise ConfigError(f"trainer.eval_every={every} does not divide the early step {early} (max_steps/8); "
-                          f"pick a divisor of {early} or leave it null")
-    return early, every
-
-
-def ckpt_interval(ckpt_every: int | None, every: int) -> int:
-    """Checkpoints are written right after an evaluation, so their interval is a multiple of eval_every."""
-    if ckpt_every and ckpt_every % every:
-        raise ConfigError(f"trainer.ckpt_every={ckpt_every} must be a multiple of the eval interval {every}")
-    return ckpt_every or every
-
-
-def world_size(t: DictConfig) -> int:
+def world_size(t: TrainerSection) -> int:
     """Processes that share one step's batch (several only under a multi-process strategy such as ddp)."""
     return int(t.devices) if t.strategy not in ("auto", None) else 1
 
 
-def model_dict(cfg: DictConfig, vocab_size: int) -> dict[str, Any]:
+def model_dict(cfg: TrainConfig, vocab_size: int) -> dict[str, Any]:
     """The ModelConfig fields of a run: the model section, the variant, and the tokenizer's vocabulary."""
-    return {**_plain(cfg.model), "ffn": cfg.ffn, "vocab_size": vocab_size}
+    return {**asdict(cfg.model), "ffn": cfg.ffn, "vocab_size": vocab_size}
 
 
-def validate_model(cfg: DictConfig) -> None:
-    """Fail on impossible model and batch settings before any data is touched."""
-    check(cfg)
+def validate_model(cfg: TrainConfig) -> None:
+    """Fail on a model no tokenizer can rescue (a shape the transformer refuses) before any data is touched."""
     ModelConfig(**model_dict(cfg, vocab_size=1))
 
 
-def datamodule(cfg: DictConfig, source=None, max_steps: int | None = None) -> LMDataModule:
+def datamodule(cfg: TrainConfig, source=None, max_steps: int | None = None) -> LMDataModule:
     d = cfg.data
     return LMDataModule(
         corpus=d.corpus, corpora_dir=d.corpora_dir, path=d.path, vocab_size=d.vocab_size,
         seq_len=cfg.model.seq_len, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size,
         max_steps=max_steps or cfg.trainer.max_steps, data_seed=cfg.data_seed, cache_dir=d.cache_dir,
-        hub=_plain(d.hub) if d.get("hub") else None, source=source, fetch_from=d.get("fetch_from"),
-        max_tokens=_plain(d.get("max_tokens")), tokenizer_chars=d.get("tokenizer_chars"),
+        hub=asdict(d.hub) if d.hub is not None else None, source=source, fetch_from=d.fetch_from,
+        max_tokens=d.max_tokens, tokenizer_chars=d.tokenizer_chars, tokenizer=d.tokenizer,
     )
 
 
-def module(cfg: DictConfig, vocab_size: int, full_eval_steps: tuple[int, ...] = ()) -> LitLM:
-    if "perf" in cfg and cfg.perf.compile:  # compiled kernels persist across runs and processes in ffnlab's cache
+def module(cfg: TrainConfig, vocab_size: int, full_eval_steps: tuple[int, ...] = ()) -> LitLM:
+    if cfg.perf.compile:  # compiled kernels persist across runs and processes in ffnlab's cache
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir(cfg.data.cache_dir) / "inductor"))
-    return LitLM(model_dict(cfg, vocab_size), seed=cfg.seed, optim=_plain(cfg.optim),
+    return LitLM(model_dict(cfg, vocab_size), seed=cfg.seed, optim=asdict(cfg.optim),
                  max_steps=cfg.trainer.max_steps, full_eval_steps=full_eval_steps,
-                 curve_val_batches=cfg.trainer.curve_val_batches, perf=_plain(cfg.perf) if "perf" in cfg else None)
+                 curve_val_batches=cfg.trainer.curve_val_batches, perf=asdict(cfg.perf))
 
 
 def loggers(name: str, run_dir: Path, version: str, experiment: str = "ffnlab", output: Path | None = None) -> list:
@@ -97,7 +73,7 @@ def loggers(name: str, run_dir: Path, version: str, experiment: str = "ffnlab", 
     return out
 
 
-def trainer(t: DictConfig, run_dir: Path, every: int, callbacks: list, logger_version: str = "from_step_0",
+def trainer(t: TrainerSection, run_dir: Path, every: int, callbacks: list, logger_version: str = "from_step_0",
             logger: Any = "csv", **overrides: Any) -> L.Trainer:
     """The Lightning Trainer of every ffnlab run (the benchmark times this same one against a bare loop).
     `logger`: a logger name (ffnlab.runs.config.LoggerSection) or a list of Lightning loggers."""
@@ -123,15 +99,17 @@ class Parts:
     every: int  # the evaluation interval
 
 
-def build(cfg: DictConfig, run_dir: Path, callbacks: list | None = None, dm: LMDataModule | None = None,
+def build(cfg: DictConfig | TrainConfig, run_dir: Path, callbacks: list | None = None, dm: LMDataModule | None = None,
           logger_version: str = "from_step_0", **trainer_overrides: Any) -> Parts:
-    """Data module (loaded), Lightning module and Trainer for `cfg`. Pass `dm` to reuse a loaded data module."""
+    """Data module (loaded), Lightning module and Trainer for `cfg` (checked and typed by ffnlab.runs.config.settings
+    unless it already is). Pass `dm` to reuse a loaded data module."""
+    cfg = settings(cfg)
     early, every = eval_schedule(cfg.trainer.max_steps, cfg.trainer.eval_every)
     validate_model(cfg)
     dm = dm or datamodule(cfg)
     info = dm.load()
     lit = module(cfg, info.vocab_size, full_eval_steps=(early, cfg.trainer.max_steps))
-    logs = loggers(cfg.logger.name if "logger" in cfg else "csv", run_dir, logger_version, str(cfg.sweep_name),
+    logs = loggers(cfg.logger.name, run_dir, logger_version, str(cfg.sweep_name),
                    output_dir(cfg.paths.output))
     tr = trainer(cfg.trainer, run_dir, every, callbacks or [], logger_version=logger_version, logger=logs,
                  **trainer_overrides)

@@ -2,8 +2,10 @@
 
 conf/train.yaml lists `train_schema` first in its defaults, so every YAML file and every override merges into
 these dataclasses: an unknown key (`trainer.max_step=10`) or a wrong type (`trainer.max_steps=ten`) fails at
-composition, before any work. The YAML files hold the values; this module holds the names, types and meanings.
-Torch-free.
+composition, before any work. `settings()` is the one place the values are checked (`check`: RANGES and the rules
+that tie keys together) and the composed config becomes a TrainConfig object, which is all that builds a run
+(ffnlab.runs.build, ffnlab.runs.fit). The YAML files hold the values; this module holds the names, types, meanings
+and rules. Torch-free.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ffnlab.errors import ConfigError
 from ffnlab.io import REPO_ROOT
-from ffnlab.model.config import ATTENTION, ModelFields
+from ffnlab.model.config import ATTENTION, HEADS, ModelFields
 from ffnlab.runs.keys import folder_exclude_keys
-from ffnlab.runs.schedules import cooldown_start
+from ffnlab.runs.schedules import ckpt_interval, cooldown_start, eval_schedule
 
 CONF_DIR = REPO_ROOT / "conf"
 
@@ -57,7 +59,9 @@ class DataSection:
     path: str | None = None  # data=text: a file or folder of *.txt
     corpora_dir: str | None = None  # the shared corpora (default $FFNLAB_CORPORA, else ../shared/corpora)
     fetch_from: str | None = None  # wikitext2 / tinyshakespeare without the shared folder: a save_to_disk copy
-    vocab_size: int = 4096  # BPE vocabulary asked for (the tokenizer may learn fewer)
+    vocab_size: int = 4096  # BPE vocabulary asked for (the tokenizer may learn fewer); data.tokenizer=words: unused
+    tokenizer: str | None = None  # null: bpe (byte-level, trained on train); words: the corpus's own whitespace-
+    # separated tokens and a newline token (WikiText's tokenized release: its 33,278 words), ffnlab.data.words
     batch_size: int = 16  # sequences per training step (per process under DDP)
     eval_batch_size: int = 32
     cache_dir: str | None = None  # tokenizers and token files (default $FFNLAB_CACHE, else ~/.cache/ffnlab)
@@ -119,6 +123,7 @@ class DiagnosticsSection:
     tokens: int = 4096  # the fixed validation tokens measured (the first windows of the split)
 
 
+TOKENIZERS = ("bpe", "words")  # ffnlab.data.datamodule.TOKENIZERS names the same; a test keeps them equal
 ENGLISH_CORPORA = ("pgbooks", "pg19", "wikitext2", "wikitext2_raw", "wikitext103", "c4", "tinystories",
                    "tinyshakespeare")
 BLIMP_MIN_SEQ_LEN = 64  # BLiMP's longest sentence is 45 BPE-4096 tokens (plus the newline it is conditioned on)
@@ -135,16 +140,6 @@ class BlimpSection:
     pairs_per_paradigm: int | None = None  # null: all 1,000 (the studies); k: k pairs per paradigm, seeded
     sample_seed: int = 0  # which k pairs (the same for every run)
     batch_size: int = 256  # sentences per forward pass
-
-
-def blimp_on(cfg) -> bool:
-    """blimp.enabled, or for null: an English corpus and a context that holds BLiMP's sentences."""
-    b = cfg.get("blimp")
-    if b is None:
-        return False
-    if b.get("enabled") is not None:
-        return bool(b.enabled)
-    return cfg.data.corpus in ENGLISH_CORPORA and cfg.model.seq_len >= BLIMP_MIN_SEQ_LEN
 
 
 @dataclass
@@ -182,10 +177,31 @@ class TrainConfig:
     paths: PathsSection = field(default_factory=PathsSection)
 
 
+def blimp_on(cfg: TrainConfig) -> bool:
+    """blimp.enabled, or for null: an English corpus, its BPE, and a context that holds BLiMP's sentences."""
+    if cfg.blimp.enabled is not None:
+        return bool(cfg.blimp.enabled)
+    return (cfg.data.corpus in ENGLISH_CORPORA and cfg.model.seq_len >= BLIMP_MIN_SEQ_LEN
+            and cfg.data.tokenizer != "words")  # BLiMP's sentences are not split as WikiText's words are
+
+
+def settings(cfg: DictConfig | TrainConfig) -> TrainConfig:
+    """The composed config, checked (every rule, here) and instantiated once into the typed dataclasses: what
+    builds a run. A TrainConfig passes through unchanged; Hydra's own `hydra` node, where composed in, is left out."""
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    if "hydra" in cfg:
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    check(cfg)
+    return OmegaConf.to_object(cfg)
+
+
 def check(cfg: DictConfig) -> None:
     """Values the types allow but no run can use: a ConfigError naming the setting. (Model shapes are checked by
     ffnlab.model.transformer.ModelConfig, the data's lengths by the data module.)"""
     _check_values(cfg)
+    _, every = eval_schedule(cfg.trainer.max_steps, cfg.trainer.eval_every)
+    ckpt_interval(cfg.trainer.ckpt_every, every)
     if cfg.diagnostics.enabled and cfg.diagnostics.tokens < cfg.model.seq_len:
         raise ConfigError(f"diagnostics.tokens={cfg.diagnostics.tokens} is less than one window of model.seq_len="
                           f"{cfg.model.seq_len} tokens; set it to {cfg.model.seq_len} or more, or "
@@ -257,12 +273,18 @@ RANGES = {
     "model.moe_shared": (_optional(_at_least(0)), "null or at least 0", -1),
     "model.moe_match": (_optional(_one_of(("active", "total"))), "null, active or total", "half"),
     "model.attention": (_optional(_one_of(ATTENTION)), f"null or one of {', '.join(ATTENTION)}", "cosine"),
+    "model.head": (_optional(_one_of(HEADS)), f"null (full) or one of {', '.join(HEADS)}", "hierarchical"),
+    "model.adaptive_cutoffs": (_optional(lambda v: len(v) > 0 and all(_at_least(1)(c) for c in v)
+                                         and list(v) == sorted(set(v))),
+                               "null or rising token counts ≥ 1 (below the vocabulary)", [10000, 2000]),
+    "model.adaptive_div": (_optional(_at_least(1)), "null or a finite number ≥ 1", 0.5),
     "model.moe_balance": (_optional(_at_least(0)), "null or a finite number ≥ 0", -1.0),
     "model.moe_zloss": (_optional(_at_least(0)), "null or a finite number ≥ 0", float("nan")),
     "data.vocab_size": (_within(256, 2**31 - 1), "between 256 (the byte symbols of a byte-level BPE) and 2**31 − 1",
                         0),
     "data.batch_size": (_at_least(1), "at least 1", 0),
     "data.eval_batch_size": (_at_least(1), "at least 1", 0),
+    "data.tokenizer": (_optional(_one_of(TOKENIZERS)), f"null (bpe) or one of {', '.join(TOKENIZERS)}", "chars"),
     "data.tokenizer_chars": (_optional(_at_least(1)), "null or at least 1", 0),
     "optim.lr": (_within(0, math.inf, open_lo=True), "a positive finite number (the studies use 2e-3 to 1.6e-2)",
                  -0.01),

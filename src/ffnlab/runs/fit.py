@@ -9,7 +9,7 @@ import logging
 import math
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
 
 from ffnlab.data import blimp
 from ffnlab.data.datamodule import LMDataModule, bits_per_byte
@@ -26,9 +25,11 @@ from ffnlab.io import atomic_path, threads_per_job
 from ffnlab.model.ffn import get_variant
 from ffnlab.quiet import quiet_third_party
 from ffnlab.runs import branch, config
-from ffnlab.runs.build import build, ckpt_interval, datamodule, eval_schedule, validate_model, world_size
+from ffnlab.runs.build import build, datamodule, world_size
 from ffnlab.runs.callbacks import History, KeepStable, MeasureDiagnostics, SaveLast
+from ffnlab.runs.config import TrainConfig
 from ffnlab.runs.record import Blimp, Diagnostics, Evaluation, Final, Horizon, Params
+from ffnlab.runs.schedules import ckpt_interval, eval_schedule
 
 log = logging.getLogger("ffnlab")
 
@@ -72,19 +73,18 @@ class _Setup:
     world: int
 
 
-def _setup(cfg: DictConfig, run_dir: Path, identity: str, source, start_step: int, prefix: str | None) -> _Setup:
+def _setup(cfg: TrainConfig, run_dir: Path, identity: str, source, start_step: int, prefix: str | None) -> _Setup:
     """Threads, the dropout seed, the data module, the callbacks and the Trainer, for one run."""
     t = cfg.trainer
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-        if t.get("gpu_memory_share"):  # launcher=gpu_pack: several runs share the device
+        if t.gpu_memory_share:  # launcher=gpu_pack: several runs share the device
             torch.cuda.set_per_process_memory_fraction(float(t.gpu_memory_share))
     threads = t.threads or _launcher_threads()
     if threads:
         torch.set_num_threads(int(threads))
     torch.manual_seed(cfg.seed)  # the global RNG draws only dropout masks (init and batches have their own seeds)
     early, every = eval_schedule(t.max_steps, t.eval_every)
-    validate_model(cfg)
     hc = HydraConfig.get()
     in_sweep = hc.mode == RunMode.MULTIRUN and "submitit" not in str(hc.launcher.get("_target_", ""))
     if t.strategy not in ("auto", None) and in_sweep:  # on SLURM, srun starts one task per device instead
@@ -96,7 +96,7 @@ def _setup(cfg: DictConfig, run_dir: Path, identity: str, source, start_step: in
     dm.start_step = start_step
     diag = MeasureDiagnostics(every, cfg.diagnostics.tokens) if cfg.diagnostics.enabled else None
     # SaveLast comes last: the checkpoint after an evaluation holds that evaluation's history and diagnostics
-    keep = branch.points_to_keep(cfg) if prefix else set()
+    keep = branch.points_to_keep(asdict(cfg)) if prefix else set()
     callbacks = [history, *([diag] if diag else []),
                  *([KeepStable(run_dir / "checkpoints", keep, prefix, every)] if keep else []),
                  SaveLast(run_dir / "checkpoints", ckpt_interval(t.ckpt_every, every), identity)]
@@ -104,9 +104,10 @@ def _setup(cfg: DictConfig, run_dir: Path, identity: str, source, start_step: in
     return _Setup(dm, history, diag, parts.module, parts.trainer, early, world)
 
 
-def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int,
+def fit(cfg: TrainConfig, run_dir: Path, identity: str, source, resume: Path | None, start_step: int,
         t_job: float | None = None, prefix: str | None = None) -> tuple[dict[str, Any], bool]:
-    """Train one model; returns (the record's measured fields, whether this process is rank 0). Raises on failure."""
+    """Train one model of a checked, typed config (ffnlab.runs.config.settings); returns (the record's measured
+    fields, whether this process is rank 0). Raises on failure."""
     quiet_third_party()  # again, now that Lightning is imported (it adds console handlers of its own on import)
     t_start = time.time()
     _reset_peak_rss()
@@ -132,7 +133,7 @@ def fit(cfg: DictConfig, run_dir: Path, identity: str, source, resume: Path | No
     return fields, s.trainer.is_global_zero
 
 
-def _fields(cfg: DictConfig, s: _Setup, test_loss: float | None, scored: Blimp | None) -> dict[str, Any]:
+def _fields(cfg: TrainConfig, s: _Setup, test_loss: float | None, scored: Blimp | None) -> dict[str, Any]:
     """The record's measured fields of a trained run (wall time, setup time and the test error: the caller's)."""
     t, rows, model, info, history = cfg.trainer, s.history.rows, s.lit.model, s.dm.info, s.history
     early_row = next((r for r in rows if r["step"] == s.early and not r["val_partial"]), None)  # whole split only
@@ -174,14 +175,13 @@ def save_final(run_dir: Path, model, identity: str) -> Path:
     return path
 
 
-def score_blimp(cfg: DictConfig, model, tokenizer) -> Blimp:
+def score_blimp(cfg: TrainConfig, model, tokenizer) -> Blimp:
     """The record's blimp block: scored (ffnlab.data.blimp), or why not."""
     if not config.blimp_on(cfg):
         return Blimp(status="not scored", reason="blimp.enabled is off for this run (or null, and the corpus or "
                                                  "the context length rules it out)")
-    settings = OmegaConf.to_container(cfg.blimp, resolve=True)
     try:
-        block = blimp.evaluate(model, tokenizer, settings, cfg.data.get("corpora_dir"))
+        block = blimp.evaluate(model, tokenizer, asdict(cfg.blimp), cfg.data.corpora_dir)
     except Exception as e:  # a trained run never fails at its end for BLiMP: the record says why it was skipped
         log.exception("BLiMP scoring failed")
         block = {"status": "skipped", "reason": f"scoring failed ({type(e).__name__}: {e})"}

@@ -28,6 +28,7 @@ from ffnlab.errors import DivergedError, FfnlabError, FolderBusyError, fail
 from ffnlab.io import atomic_write_text, output_dir, run_folder_lock
 from ffnlab.quiet import quiet_third_party
 from ffnlab.runs import branch, progress
+from ffnlab.runs.config import settings
 from ffnlab.runs.decide import Decision, decide
 from ffnlab.runs.fit import fit
 from ffnlab.runs.identity import find_finished
@@ -210,7 +211,7 @@ def _train(cfg: DictConfig, run_dir: Path, record: RunRecord, multirun: bool, ho
     """Fit, and write what came of it: the record (ok, diverged or failed) and the outcome."""
     t0, rank0 = time.time(), True
     try:
-        fields, rank0 = fit(cfg, run_dir, record.config_hash, *how)
+        fields, rank0 = fit(settings(cfg), run_dir, record.config_hash, *how)  # checked and typed, once
         record = dataclasses.replace(record, **fields, branched_from=branched_from)  # a misspelt field: TypeError
     except DivergedError as e:
         record.status, record.error, record.wall_s = "diverged", str(e), time.time() - t0

@@ -172,6 +172,34 @@ _NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo,
            "blimp": Blimp}
 
 
+# The report's row of a run (ffnlab.report.collect, runs.csv) is the record flattened by `flat`: every field in
+# the order declared above, a nested block's fields as <block>_<field>. Left out: the config (the report spreads it
+# into cfg.* columns), the history (the curves' rows), free-form blocks, and text that names where a run was made
+# (folders, the BLiMP source), which differs between machines; lists and dicts have no cell.
+NOT_COLUMNS = ("schema", "config", "results_revision", "run_dir", "traceback", "history", "versions", "extra",
+               "diagnostics", "branched_from", "data_description", "data_source", "blimp_source")
+
+
+def flat(rec: RunRecord) -> dict[str, Any]:
+    """The record as one table row: scalar fields by name, a nested block's as <block>_<field> (None where the
+    block is absent); `early_val_loss` by the record's rule (RunRecord.early_val_loss)."""
+    row: dict[str, Any] = {}
+    for f in dataclasses.fields(RunRecord):
+        value, block = getattr(rec, f.name), _NESTED.get(f.name)
+        if f.name in NOT_COLUMNS or _has_no_cell(f):
+            continue
+        pairs = [(f"{f.name}_{g.name}", getattr(value, g.name) if value is not None else None)
+                 for g in dataclasses.fields(block) if not _has_no_cell(g)] if block else [(f.name, value)]
+        row.update((k, v) for k, v in pairs if k not in NOT_COLUMNS)
+    row["early_val_loss"] = rec.early_val_loss
+    return row
+
+
+def _has_no_cell(f: dataclasses.Field) -> bool:
+    """A list or dict field (by its declared type): no table cell holds it."""
+    return str(f.type).startswith(("list[", "dict[")) or "| list[" in str(f.type) or "dict[" in str(f.type)
+
+
 def _build(cls, values: dict[str, Any]):
     """A dataclass from a dict, missing fields None (older records lack some)."""
     names = {f.name for f in dataclasses.fields(cls)}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ffnlab.errors import ConfigError
+
 
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
     """LR multiplier: linear warmup from 0 to 1 over `warmup` steps, then cosine down to `min_ratio`."""
@@ -47,3 +49,20 @@ def is_wsd(config) -> bool:
     """Whether a (resolved) config trains with AdamW under warmup-stable-decay."""
     o = config["optim"]
     return (o.get("name") or "adamw") == "adamw" and o.get("schedule") == "wsd"
+
+
+def eval_schedule(max_steps: int, eval_every: int | None) -> tuple[int, int]:
+    """(early step, eval interval). Early is 1/8 of the budget, mirroring the paper's 65,536 of 524,288."""
+    early = max(1, max_steps // 8)
+    every = eval_every or early
+    if early % every:
+        raise ConfigError(f"trainer.eval_every={every} does not divide the early step {early} (max_steps/8); "
+                          f"pick a divisor of {early} or leave it null")
+    return early, every
+
+
+def ckpt_interval(ckpt_every: int | None, every: int) -> int:
+    """Checkpoints are written right after an evaluation, so their interval is a multiple of eval_every."""
+    if ckpt_every and ckpt_every % every:
+        raise ConfigError(f"trainer.ckpt_every={ckpt_every} must be a multiple of the eval interval {every}")
+    return ckpt_every or every

@@ -12,6 +12,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,15 @@ from ffnlab.runs.progress import PLAN_NAME
 from ffnlab.runs.record import write_outcome
 
 log = logging.getLogger("ffnlab")
-_STARTED: list[tuple[float, Path, str | None]] = []  # (start, folder, its reporter if it reports) of this process
+
+
+@dataclass(frozen=True)
+class Running:
+    """The sweep this process is running, from its start (SweepSummary.on_multirun_start) to its end."""
+
+    since: float  # when it began: outcomes written since are this invocation's
+    folder: Path
+    reporter: str | None  # the dotted name of its reporter, when it reports at its end (report_at_end)
 
 
 def _report(reporter: str | None, sweep_dir: Path, figures: bool = True) -> None:
@@ -38,8 +47,8 @@ def sweep_start(sweep_dir: Path) -> float:
     """When the sweep now running in `sweep_dir` began: this process's record of it, or, in a launcher's worker
     process (which never saw the sweep start), the time in the plan the sweep wrote, else the time Hydra wrote
     the sweep's multirun.yaml. 0.0 (every outcome ever written there) only when none of them exists."""
-    if _STARTED:
-        return _STARTED[-1][0]
+    if SweepSummary.running is not None:
+        return SweepSummary.running.since
     try:
         return float(json.loads((Path(sweep_dir) / PLAN_NAME).read_text())["since"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -59,9 +68,10 @@ def interrupted_tally(sweep_dir: Path) -> str:
 def mark_interrupted() -> str | None:
     """After a sweep in worker processes was stopped: mark each run folder it had started (a .hydra/ written since
     the sweep began) that has no outcome since as interrupted, and return the tally line (None: no sweep ran)."""
-    if not _STARTED:
+    sweep = SweepSummary.running
+    if sweep is None:
         return None
-    since, sweep_dir, _ = _STARTED[-1]
+    since, sweep_dir = sweep.since, sweep.folder
     done = {d for d, _, _ in outcomes(sweep_dir, since)}
     for cfg in Path(sweep_dir).rglob(".hydra/config.yaml"):
         run_dir = cfg.parent.parent
@@ -72,8 +82,9 @@ def mark_interrupted() -> str | None:
 
 def report_if_asked(figures: bool) -> None:
     """The sweep-end report of this process's sweep, if it asked for one (used when a sweep is interrupted)."""
-    if _STARTED and _STARTED[-1][2]:
-        _report(_STARTED[-1][2], _STARTED[-1][1], figures=figures)
+    sweep = SweepSummary.running
+    if sweep is not None and sweep.reporter:
+        _report(sweep.reporter, sweep.folder, figures=figures)
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -81,6 +92,8 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 class SweepSummary(Callback):
+    running: Running | None = None  # the sweep under way in this process (None: none, or it has ended)
+
     def __init__(self, reporter: str | None = None) -> None:
         self.start = time.time()
         self.reporter = reporter  # a dotted name (conf/train.yaml): the function that reports a finished sweep
@@ -88,7 +101,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.start = time.time() - 1e-3
         reports = bool(config.get("report_at_end", False))
-        _STARTED.append((self.start, Path(config.hydra.sweep.dir), self.reporter if reports else None))
+        SweepSummary.running = Running(self.start, Path(config.hydra.sweep.dir), self.reporter if reports else None)
         progress.start(config, self.start)  # planned / finished / reusable / to train, and the plan for ETAs
         if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
             # Runs live in worker processes (joblib): a SIGTERM to the sweep becomes Ctrl-C here, which makes the
@@ -108,5 +121,6 @@ class SweepSummary(Callback):
             _report(self.reporter, sweep_dir)
         for run_dir, outcome, detail in problems:
             log.error("%s %s: %s", outcome, run_dir.relative_to(sweep_dir), detail.splitlines()[0] if detail else "")
+        SweepSummary.running = None
         if problems:
             raise SystemExit(1)  # a sweep that did not compute every run asked for is not a success

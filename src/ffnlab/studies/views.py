@@ -166,9 +166,13 @@ def learning_rates(runs: pd.DataFrame, out: Path) -> None:
 
 
 def arms(runs: pd.DataFrame, out: Path) -> None:
-    """arms.md and arms.csv, where runs cross the FFN with a routed FFN or an attention normalizer: each arm's Δ vs
-    the reference arm (dense SwiGLU with softmax attention), seed-blocked (ffnlab.studies.arms)."""
+    """arms.md, arms.csv and arms_interactions.csv, where runs cross the FFN with a routed FFN, an attention
+    normalizer or an output head: each arm's Δ vs the reference arm (dense SwiGLU, softmax attention, full head)
+    with its compute multiplier where the reference has a curve, and whether the FFN ordering changes with the
+    context, seed-blocked (ffnlab.studies.arms)."""
     if am.has_arms(runs):
-        t = am.table(runs)
-        (out / "arms.md").write_text(am.markdown(t))
+        t, inter = am.table(runs), am.interactions(runs)
+        (out / "arms.md").write_text(am.markdown(t, inter))
         t.round(6).to_csv(out / "arms.csv", index=False)
+        if len(inter):
+            inter.round(6).to_csv(out / "arms_interactions.csv", index=False)
