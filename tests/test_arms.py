@@ -107,3 +107,16 @@ def test_the_gated_margin_over_the_ungated_mean_gets_its_own_interaction_row():
     assert m["delta_here"] == pytest.approx(0.045, abs=0.002)
     assert m["delta"] == pytest.approx(0.03, abs=0.003) and m["verdict"] == "difference"
     assert "mean(" not in set(arms.interactions(runs.drop(columns="gated"))["ffn"].str[:5])  # no flags: no margin
+
+
+def test_each_normalizer_arm_shows_its_papers_parity_claim_beside_the_measured_delta():
+    from ffnlab.model.config import ATTENTION
+    from ffnlab.report.paper import ATTENTION_CLAIMS
+
+    assert set(ATTENTION_CLAIMS) == set(ATTENTION) - {"softmax"}  # every normalizer but the reference has its claim
+    runs = _runs({("swiglu", None, None): 0.0, ("swiglu", None, "sigmoid"): 0.0005, ("swiglu", None, "relu"): 0.04,
+                  ("relu", None, "sigmoid"): 0.03})
+    c = arms.claims(arms.table(runs)).set_index("normalizer")
+    assert set(c.index) == {"sigmoid", "relu"}  # relu · sigmoid is not the reference FFN's arm: no claim row
+    assert c.loc["sigmoid", "verdict"] == "equivalent" and c.loc["relu", "verdict"] == "difference"
+    assert "| sigmoid | Ramapuram et al. 2024 |" in arms.markdown(arms.table(runs))

@@ -54,6 +54,21 @@ CLAIMS = {
     "swiglu_oss": ("gpt-oss (OpenAI 2025)", "none: a shipping choice (clamped SwiGLU)", ("swiglu",)),
     "leaky_relu2": ("small-scale speedruns", "none published: a strong small-scale baseline", ("relu2",)),
 }
+# Each attention normalizer's published claim against softmax (ffnlab.model.attention cites each source), in words:
+# name → (source, claim). Every one is a parity claim, so the measured Δ vs softmax reads against the equivalence
+# margin as much as against 0.
+ATTENTION_CLAIMS = {
+    "sigmoid": ("Ramapuram et al. 2024", "sigmoid attention with b = −log n matches softmax attention (language, "
+                "vision, speech)"),
+    "relu": ("Wortsman et al. 2023", "ReLU attention divided by the sequence length approaches or matches softmax "
+             "attention as compute scales (vision transformers)"),
+    "rela": ("Zhang et al. 2021", "ReLA reaches softmax attention's translation quality with sparse attention"),
+    "softpick": ("Zuhri et al. 2025", "softpick trains like softmax (340M and 1.8B parameters) with no attention sink "
+                 "and fewer massive activations"),
+    "softmax_sink": ("gpt-oss (OpenAI 2025)", "none: a shipping choice (a learned sink logit per head)"),
+    "sparsemax": ("Martins & Astudillo 2016", "sparsemax attention performs like softmax attention (natural-language "
+                  "inference) with sparse weights"),
+}
 # The order of Shazeer's Table 1, then the other variants; tables follow it.
 ORDER = ["relu", "gelu", "swish", "glu", "bilinear", "reglu", "geglu", "swiglu", "mishglu",
          "relu2", "elu", "selu", "sigmoid", "softplus", "swiglu_beta",

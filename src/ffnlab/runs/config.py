@@ -26,7 +26,7 @@ from ffnlab.errors import ConfigError
 from ffnlab.io import REPO_ROOT
 from ffnlab.model.config import ATTENTION, HEADS, ModelFields
 from ffnlab.runs.keys import folder_exclude_keys
-from ffnlab.runs.schedules import ckpt_interval, cooldown_start, eval_schedule
+from ffnlab.runs.schedules import OPTIMIZERS, SCHEDULES, ckpt_interval, cooldown_start, eval_schedule
 
 CONF_DIR = REPO_ROOT / "conf"
 
@@ -214,10 +214,10 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"logger={cfg.logger.name} needs the {packages[0]} package: pip install {packages[0]} "
                           "(or choose logger=csv)")
     o = cfg.optim
-    if o.get("name") not in (None, "adamw", "adafactor"):
+    if o.get("name") not in (None, *OPTIMIZERS):
         raise ConfigError(f"optim.name={o.name} is not an optimizer of ffnlab; use optim=adamw or optim=shazeer "
                           "(adafactor)")
-    if o.get("schedule") not in (None, "cosine", "wsd"):
+    if o.get("schedule") not in (None, *SCHEDULES):
         raise ConfigError(f"optim.schedule={o.schedule} is not a schedule of ffnlab; use cosine or wsd")
     if o.get("schedule") == "wsd":
         if o.warmup_steps is None or o.cooldown_frac is None or not 0 < o.cooldown_frac <= 1:

@@ -6,6 +6,9 @@ import math
 
 from ffnlab.errors import ConfigError
 
+OPTIMIZERS = ("adamw", "adafactor")  # optim.name (null: adamw); ffnlab.runs.lit builds each
+SCHEDULES = ("cosine", "wsd")  # optim.schedule of adamw (null: cosine)
+
 
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
     """LR multiplier: linear warmup from 0 to 1 over `warmup` steps, then cosine down to `min_ratio`."""

@@ -2,5 +2,6 @@
 (scaling) and its verdict in words (scaling_text), its rule for a finding (findings), the pre-registered seed-block
 contrasts (decisive), the newer variants' claims (claims), the model families' shipped-vs-matched table (families),
 a rerun's replication check (replication), the BLiMP view (blimp), and the arms of a routed-FFN, normalizer or
-head study against their reference arm, with compute multipliers and interactions (arms). Pure pandas; imports ffnlab.report.
+head study against their reference arm, with compute multipliers, interactions and the normalizers' published
+claims (arms). Pure pandas; imports ffnlab.report.
 """
