@@ -169,8 +169,13 @@ def settings(runs: pd.DataFrame) -> list[str]:
 
 
 def label(cols: list[str], values) -> str:
-    """"a=1, b=x" for the setting columns `cols` and their `values`."""
-    return ", ".join(f"{c.removeprefix('cfg.')}={v}" for c, v in zip(cols, values, strict=True))
+    """"a=1, b=x" for the setting columns `cols` and their `values`; an unset (null) value reads "null", as in the
+    config and on the command line, whether it comes as None or as the NaN a CSV gives back."""
+    return ", ".join(f"{c.removeprefix('cfg.')}={_shown(v)}" for c, v in zip(cols, values, strict=True))
+
+
+def _shown(v) -> str:
+    return "null" if str(v) in ("nan", "None", "<NA>") else str(v)
 
 
 def _as_number(value: str) -> tuple:
