@@ -62,3 +62,30 @@ def test_train_when_there_is_nothing_to_skip_reuse_or_resume():
     assert _decide(None).action == "train"
     assert _decide(_record(status="diverged")).action == "train"
     assert _decide(dataclasses.replace(_record(status="failed"))).action == "train"
+
+
+def test_a_donor_is_reused_only_from_the_machine_kind_this_run_is_on(tmp_path):
+    """A seed block stays on one machine kind: a finished run of the same experiment trained on another CPU kind
+    is no donor (it is trained again here), a run from this one is; without a machine given, any is."""
+    from ffnlab.runs.identity import find_finished
+    from ffnlab.runs.record import write_record
+
+    rec = _record()
+    rec.config_hash = identity_hash(CFG, SHA)
+    rec.versions = {"cpu": "AMD EPYC 9B14", "cpu_capability": "AVX2", "platform": "Linux"}
+    write_record(tmp_path / "other" / "run", rec)
+    assert rec.machine == "AMD EPYC 9B14 (AVX2)"
+    assert find_finished(tmp_path, CFG, SHA, 2, machine="Intel(R) Xeon(R) Processor (AVX512)") is None
+    assert find_finished(tmp_path, CFG, SHA, 2, machine="AMD EPYC 9B14 (AVX2)") == tmp_path / "other" / "run"
+    assert find_finished(tmp_path, CFG, SHA, 2) == tmp_path / "other" / "run"
+
+
+def test_a_gpu_runs_machine_is_its_gpu_and_this_process_names_its_own_cpu():
+    from ffnlab.runs.provenance import this_machine
+
+    rec = _record()
+    rec.versions, rec.peak_gpu_mb = {"cpu": "Xeon", "cpu_capability": "AVX512", "gpu": "NVIDIA H100"}, 900.0
+    assert rec.machine == "NVIDIA H100"
+    rec.peak_gpu_mb = None  # a CPU run on a machine that has a GPU
+    assert rec.machine == "Xeon (AVX512)"
+    assert this_machine("cpu").endswith(")") and "(" in this_machine("cpu")  # model (vector instructions)

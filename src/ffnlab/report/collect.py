@@ -51,14 +51,8 @@ def _read(run_dir: Path) -> tuple[RunRecord | None, str | None]:
 
 
 def machine(rec: RunRecord) -> str | None:
-    """The machine that trained a run, as its record names it: the GPU for a GPU run, else the CPU model with the
-    vector instructions torch used, else (records from before those were written) the platform string."""
-    v = rec.versions or {}
-    if rec.peak_gpu_mb and v.get("gpu"):
-        return v["gpu"]
-    if v.get("cpu"):
-        return f"{v['cpu']} ({v['cpu_capability']})" if v.get("cpu_capability") else v["cpu"]
-    return v.get("platform")
+    """The machine that trained a run, as its record names it (ffnlab.runs.record.machine_label)."""
+    return rec.machine
 
 
 def machines_markdown(runs: pd.DataFrame) -> str | None:

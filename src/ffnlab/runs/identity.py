@@ -117,14 +117,15 @@ def finished_runs(root: Path, revision: int, exclude: Path | None = None) -> lis
 
 
 def find_finished(root: Path, config: dict, data_sha256: str | None, revision: int,
-                  exclude: Path | None = None) -> Path | None:
-    """A run folder under `root` (the output root's multirun/) holding a finished run of the same experiment.
-
-    "Same" means what the skip check means: status ok, this results revision, the same variant and seed, the
-    same identity config (ffnlab.runs.keys) and the same data hash. Unreadable records are passed over.
+                  exclude: Path | None = None, machine: str | None = None) -> Path | None:
+    """A run folder under `root` (the output root's multirun/) holding a finished run of the same experiment, for
+    reuse. "Same" means what the skip check means: status ok, this results revision, the same variant and seed,
+    the same identity config (ffnlab.runs.keys) and the same data hash; and, where `machine` is given, trained on
+    that machine (RunRecord.machine): a seed block stays on one machine kind. Unreadable records are passed over.
     """
     for folder, rec in finished_runs(root, revision, exclude):
         if rec.ffn == config.get("ffn") and rec.seed == config.get("seed") \
-                and same_experiment(rec, config, data_sha256) is not None:
+                and same_experiment(rec, config, data_sha256) is not None \
+                and (machine is None or rec.machine == machine):
             return folder
     return None

@@ -34,7 +34,7 @@ from ffnlab.runs.fit import fit
 from ffnlab.runs.identity import find_finished
 from ffnlab.runs.keys import identity_hash
 from ffnlab.runs.outcomes import SIGNAL_EXIT
-from ffnlab.runs.provenance import git_sha, versions
+from ffnlab.runs.provenance import git_sha, this_machine, versions
 from ffnlab.runs.record import RunRecord, read_record, try_read_record, write_outcome, write_record
 from ffnlab.runs.schedules import is_wsd
 from ffnlab.runs.sweep import interrupted_tally, report_if_asked
@@ -87,7 +87,7 @@ def _decide(cfg: DictConfig, run_dir: Path, resolved: dict, data_sha: str, ident
     donor = None
     if multirun and cfg.get("reuse_runs", False):  # only where ffnlab's own sweeps live: <output>/multirun
         donor = find_finished(output_dir(cfg.paths.output) / "multirun", resolved, data_sha, RESULTS_REVISION,
-                              exclude=run_dir)
+                              exclude=run_dir, machine=this_machine(cfg.trainer.accelerator))
     ckpt, step, stamp = (None, 0, None) if donor else _resume_point(run_dir / "checkpoints")
     decision = decide(existing, resolved, data_sha, RESULTS_REVISION, identity, stamp, donor)
     return decision, (ckpt if decision.action == "resume" else None), (step if decision.action == "resume" else 0)

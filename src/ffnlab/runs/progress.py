@@ -28,6 +28,7 @@ from ffnlab.io import output_dir
 from ffnlab.runs import branch
 from ffnlab.runs.identity import finished_runs, same_experiment
 from ffnlab.runs.outcomes import outcomes
+from ffnlab.runs.provenance import this_machine
 from ffnlab.runs.record import RECORD_NAME, RunRecord, try_read_record
 from ffnlab.runs.schedules import is_wsd
 
@@ -78,11 +79,12 @@ def make_plan(config: DictConfig) -> dict[str, Any] | None:
         if key not in shas:
             shas[key] = open_corpus(cfg["data"]).sha256
         composed.append((cfg, shas[key]))
-        where = [folder for folder, rec in index.get((cfg.get("ffn"), cfg.get("seed")), [])
+        where = [(folder, rec) for folder, rec in index.get((cfg.get("ffn"), cfg.get("seed")), [])
                  if same_experiment(rec, cfg, shas[key]) is not None]  # the decision's own test (ffnlab.runs.decide)
-        if any(sweep_dir in p.parents for p in where):
+        if any(sweep_dir in p.parents for p, _ in where):
             finished += 1
-        elif where and cfg.get("reuse_runs", False):
+        elif cfg.get("reuse_runs", False) and any(  # a donor only from this machine, as the job reuses (runs.job)
+                rec.machine == this_machine(cfg["trainer"]["accelerator"]) for _, rec in where):
             reusable += 1
         else:
             train.append(composed[-1])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+from ffnlab.runs.record import machine_label
 
 
 def git_sha() -> str | None:
@@ -53,3 +56,13 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def this_machine(accelerator: str = "cpu") -> str | None:
+    """This process's machine as a record of a run here would name it (ffnlab.runs.record.machine_label): a run
+    reused from another machine kind would put that machine's floating-point differences inside a seed block."""
+    import torch  # the machine's vector instructions are torch's to say (a third-party import, not ffnlab's)
+
+    on_gpu = accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    return machine_label(versions(), on_gpu)

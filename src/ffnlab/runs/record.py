@@ -153,6 +153,11 @@ class RunRecord:
         return self.data.sha256 if self.data else None
 
     @property
+    def machine(self) -> str | None:
+        """The machine that trained the run, as the record names it (machine_label)."""
+        return machine_label(self.versions or {}, bool(self.peak_gpu_mb))
+
+    @property
     def early_val_loss(self) -> float | None:
         """The early horizon's loss over the whole validation split; None where the evaluation at that step read
         only the curve's first batches (a WSD branch inherits its early step from the run it branched from, whose
@@ -166,6 +171,17 @@ class RunRecord:
         out = dataclasses.asdict(self)
         extra = out.pop("extra")
         return {"schema": out.pop("schema"), **out, **extra}
+
+
+def machine_label(versions: dict[str, str], on_gpu: bool) -> str | None:
+    """A machine as records name it: the GPU for a GPU run, else the CPU model with the vector instructions torch
+    used ("Intel(R) Xeon(R) Processor (AVX512)"), else (records from before those were written) the platform."""
+    if on_gpu and versions.get("gpu"):
+        return versions["gpu"]
+    if versions.get("cpu"):
+        cap = versions.get("cpu_capability")
+        return f"{versions['cpu']} ({cap})" if cap else versions["cpu"]
+    return versions.get("platform")
 
 
 _NESTED = {"params": Params, "early": Horizon, "final": Final, "data": DataInfo, "diagnostics": Diagnostics,
