@@ -130,3 +130,19 @@ def test_every_normalizer_trains(name):
 def test_an_unknown_normalizer_is_one_error_listing_the_names():
     with pytest.raises(ConfigError, match="unknown attention normalizer 'cosine'.*softmax, sigmoid"):
         ModelConfig(attention="cosine")
+
+
+def test_sparsemax_equals_the_entmax_packages_over_each_rows_visible_positions():
+    """An independent implementation (entmax, Peters et al. 2019): each causal row's visible scores projected onto
+    the simplex the same way, the masked rest exactly 0."""
+    entmax = pytest.importorskip("entmax", reason="entmax not installed (pip install -e '.[dev]')")
+    from ffnlab.model.attention import sparsemax
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(2, 3, 9, 9, generator=g) * 2.0
+    mask = torch.ones(9, 9, dtype=torch.bool).tril().expand_as(s)
+    ours = sparsemax(s, mask)
+    for t in range(9):
+        ref = entmax.sparsemax(s[..., t, : t + 1], dim=-1)
+        assert torch.allclose(ours[..., t, : t + 1], ref, atol=1e-6)
+        assert (ours[..., t, t + 1:] == 0).all()
