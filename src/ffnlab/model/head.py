@@ -27,8 +27,10 @@ def adaptive(d_model: int, vocab_size: int, cutoffs: list[int] | None, div: floa
     vocabulary."""
     cuts = list(cutoffs or CUTOFFS)
     if any(b <= a for a, b in zip([0, *cuts[:-1]], cuts, strict=True)) or cuts[-1] >= vocab_size:
+        hint = f"e.g. [{vocab_size // 16}, {vocab_size // 4}] here" if vocab_size >= 16 else "a larger vocabulary"
         raise ConfigError(f"model.adaptive_cutoffs={cuts} must rise strictly from above 0 to below the vocabulary "
-                          f"({vocab_size} tokens); e.g. [2000, 10000] for WikiText-2's 33,278 words")
+                          f"({vocab_size} tokens): {hint} (the default [2000, 10000] is for WikiText-2's 33,278 "
+                          "words, data.tokenizer=words)")
     return nn.AdaptiveLogSoftmaxWithLoss(d_model, vocab_size, cuts, div_value=div or DIV)
 
 
