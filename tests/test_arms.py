@@ -120,3 +120,15 @@ def test_each_normalizer_arm_shows_its_papers_parity_claim_beside_the_measured_d
     assert set(c.index) == {"sigmoid", "relu"}  # relu · sigmoid is not the reference FFN's arm: no claim row
     assert c.loc["sigmoid", "verdict"] == "equivalent" and c.loc["relu", "verdict"] == "difference"
     assert "| sigmoid | Ramapuram et al. 2024 |" in arms.markdown(arms.table(runs))
+
+
+def test_the_arms_view_writes_its_tables_and_a_forest_figure_with_the_runs_own_speed(tmp_path):
+    from ffnlab.studies import views
+
+    runs = _runs({("swiglu", None, None): 0.0, ("swiglu", 8, None): -0.03, ("relu", None, "sigmoid"): 0.03})
+    runs["tokens_per_s"] = runs["cfg.model.moe_experts"].map(lambda e: 750.0 if e == 8 else 1000.0)
+    views.arms(runs, tmp_path)
+    t = pd.read_csv(tmp_path / "arms.csv").set_index("arm")
+    assert t.loc["swiglu · 8 experts top-2 (active)", "speed"] == pytest.approx(0.75)
+    assert "| 0.75× |" in (tmp_path / "arms.md").read_text()
+    assert (tmp_path / "figures" / "arms.png").is_file()

@@ -40,8 +40,9 @@ Outputs (all in --out):
                  and vs the variants the claim names
   arms.md, arms.csv  when runs cross the FFN with a routed FFN, a normalizer or a head: each arm's Δ vs the
                  dense SwiGLU with softmax attention and the full head, seed-blocked, with its compute multiplier
-                 where the reference ran at several budgets; arms_interactions.csv: whether the FFN ordering
-                 changes with the routing, normalizer or head (ffnlab.studies.arms)
+                 where the reference ran at several budgets and its recorded speed; arms_interactions.csv: whether
+                 the FFN ordering changes with the routing, normalizer or head; figures/arms.png: the Δs and their
+                 intervals (ffnlab.studies.arms)
   moe.md         when runs route their FFN: expert load CV, router entropy, top-1 churn per variant
   records/       the raw run record of every run read (records/<study>/<run>/metrics.json; no checkpoints), so
                  that `ffnlab-report OUT/records/* --out OUT` rebuilds this folder from git alone, byte for byte
@@ -115,7 +116,7 @@ def report(roots: list[str], out: Path, n_boot: int = 2000, copy_records: bool =
         views.scaling(runs, out, n_boot, figures)
     views.blimp(runs, out, figures)
     views.learning_rates(runs, out)
-    views.arms(runs, out)
+    views.arms(runs, out, figures)
     _machines(runs, out)
     command.write_text(folder.report_command(sys.argv[1:], made_by))
     folder.write_manifest(out, started)

@@ -403,3 +403,19 @@ def blimp_vs_loss(runs: pd.DataFrame, ax=None):
     ax.set_title("BLiMP against loss, every scored run")
     ax.legend(fontsize=7, ncol=2)
     return ax
+
+
+def forest(t: pd.DataFrame, label: str = "arm", ax=None, title: str = ""):
+    """Δ with its 95% interval per row (columns `label`, delta, lo, hi; one panel row per `setting` if present),
+    the zero line marked: the arms of a routed-FFN, normalizer or head study against their reference."""
+    ax = _ax(ax)
+    rows = t.reset_index(drop=True)
+    names = [f"{r['setting']}: {r[label]}" if r.get("setting") else str(r[label]) for _, r in rows.iterrows()]
+    y = list(range(len(rows)))[::-1]
+    err = [rows["delta"] - rows["lo"], rows["hi"] - rows["delta"]]
+    ax.errorbar(rows["delta"], y, xerr=err, fmt="o", capsize=3)
+    ax.axvline(0.0, color="grey", lw=1, ls="--")
+    ax.set_yticks(y, names)
+    ax.set_xlabel("Δ final validation loss vs the reference (nats, 95% interval)")
+    ax.set_title(title)
+    return ax

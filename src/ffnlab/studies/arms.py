@@ -122,10 +122,19 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
             c, mine = blocked.contrast(fit, {arm: 1.0, ref: -1.0}, arm), g[g["arm"] == arm]
             r = {"setting": setting, "arm": arm, "reference": ref, "blocks": int(mine["seed"].nunique()),
                  "loss": float(mine["final_val_loss"].mean()), "delta": c.estimate, "lo": c.lo, "hi": c.hi,
-                 "lo90": c.lo90, "hi90": c.hi90, "p": c.p, "method": c.method, "_contrast": c}
+                 "lo90": c.lo90, "hi90": c.hi90, "p": c.p, "method": c.method, "_contrast": c,
+                 "speed": _speed(mine, g[g["arm"] == ref])}
             part.append(r | _multiplier(curve, ref_loss, r, float(mine["flops"].mean()) if "flops" in g else math.nan))
         rows += _holm(part)
     return pd.DataFrame(rows)
+
+
+def _speed(arm: pd.DataFrame, ref: pd.DataFrame) -> float:
+    """The arm's median training tokens/s over the reference arm's, as the runs recorded them (two runs shared the
+    machine: ffnlab-bench measures it side by side)."""
+    if "tokens_per_s" not in arm or not len(ref):
+        return math.nan
+    return float(arm["tokens_per_s"].median() / ref["tokens_per_s"].median())
 
 
 def _holm(part: list[dict]) -> list[dict]:
@@ -212,17 +221,19 @@ def markdown(t: pd.DataFrame, inter: pd.DataFrame | None = None) -> str:
              "fit loss ~ arm + seed (95% interval; Holm over the setting's arms; equivalent: the 90% interval "
              f"inside ±{blocked.DELTA} nats). Compute ×: the reference arm's training compute to reach the arm's "
              "loss, over the arm's own (active-path FLOPs), through the reference arm's curve over budgets, its "
-             "interval the Δ's; ~ extrapolated past the curve, ≥ / ≤ a bound; – where the reference has no curve.",
-             ""]
+             "interval the Δ's; ~ extrapolated past the curve, ≥ / ≤ a bound; – where the reference has no curve. "
+             "Tokens/s vs ref: the median training tokens/s the runs recorded, over the reference arm's (two runs "
+             "shared each machine; `ffnlab-bench` measures speed side by side).", ""]
     for setting, g in t.groupby("setting", sort=False):
         lines += ([f"## {setting}", ""] if setting else []) + [
             f"Reference: {g['reference'].iloc[0]}.", "",
-            "| arm | blocks | loss | Δ [95% CI] | p (Holm) | verdict | compute × [95% CI] |",
-            "|---|---|---|---|---|---|---|"]
+            "| arm | blocks | loss | Δ [95% CI] | p (Holm) | verdict | compute × [95% CI] | tokens/s vs ref |",
+            "|---|---|---|---|---|---|---|---|"]
         for r in g.itertuples():
             p = f"{r.p_holm:.3g}" if math.isfinite(r.p_holm) else "–"
+            speed = f"{r.speed:.2f}×" if math.isfinite(getattr(r, "speed", math.nan)) else "–"
             lines.append(f"| {r.arm} | {r.blocks} | {r.loss:.4f} | {_ci(r.delta, r.lo, r.hi)} | {p} | {r.verdict} "
-                         f"| {_times(r)} |")
+                         f"| {_times(r)} | {speed} |")
         lines.append("")
     said = claims(t) if len(t) else pd.DataFrame()
     if len(said):

@@ -165,7 +165,7 @@ def learning_rates(runs: pd.DataFrame, out: Path) -> None:
         t.round(6).to_csv(out / "lr.csv", index=False)
 
 
-def arms(runs: pd.DataFrame, out: Path) -> None:
+def arms(runs: pd.DataFrame, out: Path, figures: bool = True) -> None:
     """arms.md, arms.csv and arms_interactions.csv, where runs cross the FFN with a routed FFN, an attention
     normalizer or an output head: each arm's Δ vs the reference arm (dense SwiGLU, softmax attention, full head)
     with its compute multiplier where the reference has a curve, and whether the FFN ordering changes with the
@@ -176,3 +176,6 @@ def arms(runs: pd.DataFrame, out: Path) -> None:
         t.round(6).to_csv(out / "arms.csv", index=False)
         if len(inter):
             inter.round(6).to_csv(out / "arms_interactions.csv", index=False)
+        if figures and len(t):
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            save(plots.forest(t, "arm", title=f"Against {t['reference'].iloc[0]}"), out / "figures", "arms")
