@@ -13,7 +13,7 @@ from scipy import stats
 from ffnlab.cli.report import main as report_main
 from ffnlab.report.paper import SHAZEER
 from ffnlab.report.stats import holm, rank_corr_rows, rank_differences, welch
-from ffnlab.report.tables import verdict
+from ffnlab.report.tables import LATEX_COLUMNS, verdict
 from ffnlab.runs.keys import identity_hash
 
 
@@ -102,6 +102,12 @@ def test_report_numbers_match_independent_computation(report):
     assert "(baseline)" in relu_row and "[" not in relu_row  # no interval of ReLU against itself
     for f in ("runs.csv", "curves.csv", "table.md", "table.tex", "REPORT_COMMAND.txt"):
         assert (out / f).stat().st_size > 0
+    # table.tex: the paper-sized columns as a booktabs tabular (pandas' Styler), LaTeX's special characters escaped
+    tex = (out / "table.tex").read_text().splitlines()
+    assert tex[0] == r"\begin{tabular}{l" + "r" * (len(LATEX_COLUMNS) - 1) + "}"
+    assert tex[1] == r"\toprule" and tex[3] == r"\midrule" and tex[-2:] == [r"\bottomrule", r"\end{tabular}"]
+    assert sorted(r.split(" & ")[0] for r in tex[4:-2]) == sorted(finals)
+    assert "±" not in "".join(tex) and "Δ" not in "".join(tex) and "%" not in "".join(tex).replace(r"\%", "")
     for fig in ("final_loss", "curves", "delta_vs_paper", "delta_by_horizon", "loss_vs_flops", "loss_vs_time",
                 "throughput_memory"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000 and (out / "figures" / f"{fig}.svg").exists()
@@ -604,3 +610,4 @@ def test_report_command_rebuilds_from_git_and_keeps_the_first_command():
                        "# first written by: ffnlab-report /work/runs/multirun/x --out results/x\n")
     assert report_command(["results/x/records/x", "--out", "results/x"], rebuilt) == rebuilt  # stable
     assert report_command(["multirun/x", "--out", "results/x"], None) == "ffnlab-report multirun/x --out results/x\n"
+

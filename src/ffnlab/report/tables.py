@@ -109,17 +109,15 @@ LATEX_COLUMNS = ("FFN", "n", "val loss (mean ± std)", "Δ vs ReLU (nats)", "see
 
 
 def latex(s: pd.DataFrame) -> str:
+    """The paper-sized table as a booktabs LaTeX tabular (pandas' Styler.to_latex), cells escaped for LaTeX."""
     head, rows = table_rows(s)
     keep = [head.index(name) for name in LATEX_COLUMNS]
 
     def esc(x: str) -> str:
         return x.replace("%", r"\%").replace("_", r"\_").replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
 
-    lines = [r"\begin{tabular}{l" + "r" * (len(keep) - 1) + "}", r"\toprule",
-             " & ".join(esc(head[i]) for i in keep) + r" \\", r"\midrule"]
-    lines += [" & ".join(esc(r[i]) for i in keep) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", ""]
-    return "\n".join(lines)
+    cells = pd.DataFrame([[esc(r[i]) for i in keep] for r in rows], columns=[esc(head[i]) for i in keep])
+    return cells.style.hide(axis="index").to_latex(hrules=True, column_format="l" + "r" * (len(keep) - 1))
 
 
 FRAGILE = ("With 2 seeds each spread rests on one difference, so a test near the threshold can flip when a loss "
