@@ -164,3 +164,17 @@ def test_bf16_mixed_precision_and_perf_options_run_on_cpu(env, tmp_path):
     (r,) = records(tmp_path / "runs").values()
     assert r["status"] == "ok" and math.isfinite(r["final"]["val_loss"])
     assert r["config"]["trainer"]["precision"] == "bf16-mixed" and r["config"]["perf"]["ffn_impl"] == "recompute"
+
+
+def test_settings_is_the_typed_config_whether_or_not_hydras_own_node_was_composed_in():
+    """runs.config.settings: every rule checked, then the dataclasses a run is built from (not a dict), with or
+    without the `hydra` node (notebooks and tests compose it in); a bad value is a ConfigError naming the key."""
+    from ffnlab.errors import ConfigError
+    from ffnlab.runs.config import ModelSection, TrainConfig, compose, settings
+
+    for hydra in (False, True):
+        s = settings(compose(["experiment=shazeer"], hydra=hydra))
+        assert isinstance(s, TrainConfig) and isinstance(s.model, ModelSection) and s.trainer.max_steps == 800
+    assert settings(s) is s  # already typed: passed through
+    with pytest.raises(ConfigError, match="trainer.eval_every=3 does not divide"):
+        settings(compose(["trainer.max_steps=80", "trainer.eval_every=3"]))

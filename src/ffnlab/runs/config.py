@@ -20,7 +20,7 @@ from typing import Any
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from ffnlab.errors import ConfigError
 from ffnlab.io import REPO_ROOT
@@ -190,8 +190,10 @@ def settings(cfg: DictConfig | TrainConfig) -> TrainConfig:
     builds a run. A TrainConfig passes through unchanged; Hydra's own `hydra` node, where composed in, is left out."""
     if isinstance(cfg, TrainConfig):
         return cfg
-    if "hydra" in cfg:
-        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    if "hydra" in cfg:  # composed with Hydra's own node: left out, the schema's type kept
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
     check(cfg)
     return OmegaConf.to_object(cfg)
 
