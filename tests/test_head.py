@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from ffnlab.errors import ConfigError
-from ffnlab.model import config as model_config
 from ffnlab.model import head as heads
 from ffnlab.model.transformer import ModelConfig, Transformer
 
@@ -23,10 +22,6 @@ def _batch():
     g = torch.Generator().manual_seed(0)
     zipf = 1.0 / torch.arange(1, V + 1).float()  # frequent ids first, as ffnlab.data.words numbers them
     return torch.multinomial(zipf, 4 * 17, replacement=True, generator=g).view(4, 17)
-
-
-def test_the_head_names_agree_between_the_torch_free_config_and_the_module():
-    assert model_config.HEADS == heads.HEADS
 
 
 def test_adaptive_log_probabilities_sum_to_one_and_its_loss_is_their_cross_entropy():

@@ -3,7 +3,6 @@ words, and on WikiText-2 the published vocabulary and token counts."""
 
 
 from conftest import needs_shared
-from ffnlab.data import datamodule
 from ffnlab.data.words import EOS, UNK, train_words
 from ffnlab.runs import config
 
@@ -15,10 +14,6 @@ def test_ids_follow_train_frequency_and_each_newline_is_an_eos_token():
     assert order == ["a", EOS, "b", "c", UNK]
     assert tok.encode("a c\n").tokens == ["a", "c", EOS]
     assert tok.encode("a zebra\n").tokens == ["a", UNK, EOS]  # a word train never saw
-
-
-def test_the_tokenizer_kinds_agree_between_the_config_and_the_data_module():
-    assert config.TOKENIZERS == datamodule.TOKENIZERS
 
 
 def test_word_tokens_leave_blimp_off_unless_asked():

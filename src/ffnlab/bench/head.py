@@ -21,9 +21,7 @@ from torch import nn
 
 from ffnlab.bench import measure
 from ffnlab.bench.models import Built, Size
-from ffnlab.data.corpora import load_corpus
-from ffnlab.data.datamodule import encode
-from ffnlab.data.words import train_words
+from ffnlab.data.datamodule import LMDataModule
 from ffnlab.errors import CorpusError
 from ffnlab.io import corpora_dir
 from ffnlab.model import head as heads
@@ -34,22 +32,31 @@ SMALL = Size("small_words", d_model=128, n_layers=4, n_heads=4, seq_len=128, bat
 HEAD_CHOICES = (None, "adaptive")  # model.head: null is the full softmax tied to the embedding
 
 
+def _train_words(size: Size) -> np.ndarray | None:
+    """WikiText-2's train split as word ids, through the data module a study trains with (its caches too); None
+    where the shared folder lacks it (a benchmark never fetches) or `size` has another vocabulary."""
+    if size.vocab_size != WORDS:
+        return None
+    dm = LMDataModule(corpus="wikitext2", corpora_dir=str(corpora_dir()), tokenizer="words", seq_len=size.seq_len,
+                      batch_size=size.batch_size, max_steps=1)
+    try:
+        dm.load()
+    except CorpusError:
+        return None
+    return dm.tokens["train"]
+
+
 def batch(size: Size, seed: int = 0) -> tuple[torch.Tensor, str]:
     """(a batch of (B, T+1) word ids, where it came from): random windows of WikiText-2's train words, else Zipf."""
     g = np.random.default_rng(seed)
-    try:
-        if size.vocab_size != WORDS:
-            raise CorpusError("another vocabulary than WikiText-2's words")
-        corpus = load_corpus("wikitext2", root=corpora_dir())  # the shared folder only: a benchmark never fetches
-        tok = train_words(corpus.tokenizer_texts())
-        ids = encode(tok, corpus.splits["train"][:2_000_000])
-        starts = g.integers(0, len(ids) - size.seq_len - 1, size.batch_size)
-        rows = np.stack([ids[s:s + size.seq_len + 1] for s in starts]).astype(np.int64)
-        return torch.from_numpy(rows), "WikiText-2 train words (random windows)"
-    except CorpusError:
+    ids = _train_words(size)
+    if ids is None:
         p = 1.0 / np.arange(1, size.vocab_size + 1)
         rows = g.choice(size.vocab_size, (size.batch_size, size.seq_len + 1), p=p / p.sum())
         return torch.from_numpy(rows.astype(np.int64)), "Zipf-distributed ids (no WikiText-2 words here)"
+    starts = g.integers(0, len(ids) - size.seq_len - 1, size.batch_size)
+    rows = np.stack([ids[s:s + size.seq_len + 1] for s in starts]).astype(np.int64)
+    return torch.from_numpy(rows), "WikiText-2 train words (random windows)"
 
 
 def model(size: Size, ffn: str, head: str | None, seed: int = 0) -> Built:

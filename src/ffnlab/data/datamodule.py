@@ -50,9 +50,6 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     return tok
 
 
-TOKENIZERS = ("bpe", "words")  # data.tokenizer: null is bpe
-
-
 def load_or_train_tokenizer(corpus: Corpus | HubCorpus, vocab_size: int, root: Path, kind: str | None = None):
     """The corpus's tokenizer from the cache, else trained on its train split and cached: the byte-level BPE of
     `vocab_size` (kind bpe or None), or its words (kind words: ffnlab.data.words, vocab_size unused)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TOKENIZERS = ("bpe", "words")  # data.tokenizer (null: bpe): ffnlab.data.datamodule's byte-level BPE, ffnlab.data.words
+
 
 @dataclass
 class DataInfo:

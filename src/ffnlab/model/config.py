@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HEADS = ("full", "adaptive")  # the output heads (ffnlab.model.head.HEADS holds each)
+HEADS = ("full", "adaptive")  # the output heads (ffnlab.model.head builds each; null is full)
 # The attention normalizers' names (ffnlab.model.attention.NORMALIZERS holds each; a test keeps the two equal).
 ATTENTION = ("softmax", "sigmoid", "relu", "rela", "softpick", "softmax_sink", "sparsemax")
 

@@ -17,7 +17,6 @@ from torch import nn
 
 from ffnlab.errors import ConfigError
 
-HEADS = ("full", "adaptive")  # ffnlab.model.config.HEADS (torch-free) names the same; a test keeps them equal
 CUTOFFS = (2000, 10000)  # WikiText-2's words: the head's 2,000 most frequent are 77% of the train tokens, 10,000 93%
 DIV = 4.0  # Grave et al.'s and torch's default
 

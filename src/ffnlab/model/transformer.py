@@ -16,7 +16,7 @@ from torch import nn
 from ffnlab.errors import ConfigError
 from ffnlab.model import head as heads
 from ffnlab.model.attention import CausalSelfAttention, get_normalizer
-from ffnlab.model.config import ModelFields
+from ffnlab.model.config import HEADS, ModelFields
 from ffnlab.model.ffn import FeedForward, ffn_param_count, get_variant, hidden_dim
 from ffnlab.model.moe import MoEFeedForward, MoESpec
 from ffnlab.model.moe import param_count as moe_param_count
@@ -54,8 +54,8 @@ class ModelConfig(ModelFields):
                 raise ConfigError(message)
         _ = self.moe  # a bad top_k or match fails here
         get_normalizer(self.attention)  # an unknown normalizer fails here, listing the valid ones
-        if (self.head or "full") not in heads.HEADS:
-            raise ConfigError(f"model.head={self.head} is not an output head of ffnlab; use {' or '.join(heads.HEADS)}")
+        if (self.head or "full") not in HEADS:
+            raise ConfigError(f"model.head={self.head} is not an output head of ffnlab; use {' or '.join(HEADS)}")
 
     @property
     def gated(self) -> bool:

@@ -50,11 +50,6 @@ def _read(run_dir: Path) -> tuple[RunRecord | None, str | None]:
     return (rec, None) if rec is not None else (None, "missing")
 
 
-def machine(rec: RunRecord) -> str | None:
-    """The machine that trained a run, as its record names it (ffnlab.runs.record.machine_label)."""
-    return rec.machine
-
-
 def machines_markdown(runs: pd.DataFrame) -> str | None:
     """The finished runs per machine and variant, when they come from more than one machine; None otherwise."""
     ok = runs[(runs["status"] == "ok") & runs["machine"].notna()] if "machine" in runs else runs.iloc[:0]
@@ -74,10 +69,10 @@ def machines_markdown(runs: pd.DataFrame) -> str | None:
 
 def _row(run_dir: str, rec: RunRecord) -> dict:
     """A run's row: its stable name, the record's columns (ffnlab.runs.record.flat), and what the report derives
-    from them: the step a branch started at, the machine, BLiMP per phenomenon."""
+    from them: the step a branch started at, the machine (RunRecord.machine), BLiMP per phenomenon."""
     blimp = (rec.blimp.by_phenomenon or {}) if rec.blimp else {}
     return {"run_dir": run_dir, **flat(rec), "branch_step": rec.resumed_from_step if rec.branched_from else None,
-            "machine": machine(rec), **{f"blimp.{term}": acc for term, acc in blimp.items()}}
+            "machine": rec.machine, **{f"blimp.{term}": acc for term, acc in blimp.items()}}
 
 
 def _config_of(run_dir: Path, rec: RunRecord | None) -> dict:

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from omegaconf import DictConfig
 
 from ffnlab.data.datamodule import LMDataModule
 from ffnlab.io import cache_dir, output_dir
 from ffnlab.model.transformer import ModelConfig
 from ffnlab.runs.callbacks import AtomicCheckpointIO
-from ffnlab.runs.config import TrainConfig, TrainerSection, settings
+from ffnlab.runs.config import TrainConfig, TrainerSection
 from ffnlab.runs.lit import LitLM
 from ffnlab.runs.schedules import eval_schedule
 
@@ -99,11 +98,10 @@ class Parts:
     every: int  # the evaluation interval
 
 
-def build(cfg: DictConfig | TrainConfig, run_dir: Path, callbacks: list | None = None, dm: LMDataModule | None = None,
+def build(cfg: TrainConfig, run_dir: Path, callbacks: list | None = None, dm: LMDataModule | None = None,
           logger_version: str = "from_step_0", **trainer_overrides: Any) -> Parts:
-    """Data module (loaded), Lightning module and Trainer for `cfg` (checked and typed by ffnlab.runs.config.settings
-    unless it already is). Pass `dm` to reuse a loaded data module."""
-    cfg = settings(cfg)
+    """Data module (loaded), Lightning module and Trainer for `cfg`, the config ffnlab.runs.config.settings checked
+    and typed. Pass `dm` to reuse a loaded data module."""
     early, every = eval_schedule(cfg.trainer.max_steps, cfg.trainer.eval_every)
     validate_model(cfg)
     dm = dm or datamodule(cfg)

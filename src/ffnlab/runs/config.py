@@ -22,6 +22,7 @@ from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
+from ffnlab.data.info import TOKENIZERS
 from ffnlab.errors import ConfigError
 from ffnlab.io import REPO_ROOT
 from ffnlab.model.config import ATTENTION, HEADS, ModelFields
@@ -123,7 +124,6 @@ class DiagnosticsSection:
     tokens: int = 4096  # the fixed validation tokens measured (the first windows of the split)
 
 
-TOKENIZERS = ("bpe", "words")  # ffnlab.data.datamodule.TOKENIZERS names the same; a test keeps them equal
 ENGLISH_CORPORA = ("pgbooks", "pg19", "wikitext2", "wikitext2_raw", "wikitext103", "c4", "tinystories",
                    "tinyshakespeare")
 BLIMP_MIN_SEQ_LEN = 64  # BLiMP's longest sentence is 45 BPE-4096 tokens (plus the newline it is conditioned on)

@@ -40,7 +40,7 @@ def cpu_model() -> str | None:
 
 def versions() -> dict[str, str]:
     """The software and the machine a run used. The CPU and the vector instructions torch's kernels use are part
-    of it: the same training can end slightly differently on another machine (report.collect.machine)."""
+    of it: the same training can end slightly differently on another machine (ffnlab.runs.record.machine_label)."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
     cpu = cpu_model()
     if cpu:

@@ -213,7 +213,7 @@ def flat(rec: RunRecord) -> dict[str, Any]:
 
 def _has_no_cell(f: dataclasses.Field) -> bool:
     """A list or dict field (by its declared type): no table cell holds it."""
-    return str(f.type).startswith(("list[", "dict[")) or "| list[" in str(f.type) or "dict[" in str(f.type)
+    return "list[" in str(f.type) or "dict[" in str(f.type)
 
 
 def _build(cls, values: dict[str, Any]):
