@@ -5,7 +5,7 @@ the learning-rate sweep trained relu and swiglu to 2,000 steps from scratch at e
 the sweep's run has the ladder's size, rate, budget and seed, the two are the same training (the ladder only
 evaluates more often), so their final losses should agree: bit for bit if the branch is exact and both ran on
 the same machine (CPU kernels can differ between machines), within noise otherwise. This script pairs them
-and writes the comparison, with the machine each ran on (ffnlab.report.collect.machine: the CPU model and the
+and writes the comparison, with the machine each ran on (RunRecord.machine: the CPU model and the
 vector instructions torch used, or the platform string of older records) and the ladder's seed spread at the
 same cell beside it. A branch may have several twins (one per SCRATCH_ROOT): each pair is a row.
 
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ffnlab.report.collect import machine
 from ffnlab.runs.record import try_read_record
 
 KEY = ["d_model", "lr", "steps", "ffn", "seed"]
@@ -41,7 +40,7 @@ def runs(root: Path) -> pd.DataFrame:
         rows.append({"d_model": rec.d_model, "lr": float(rec.config["optim"]["lr"]), "steps": rec.steps,
                      "ffn": rec.ffn, "seed": rec.seed, "final_val_loss": rec.final.val_loss,
                      "branched": bool(rec.branched_from), "run": path.parent.name, "sweep": Path(root).name,
-                     "machine": machine(rec)})
+                     "machine": rec.machine})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
